@@ -1,0 +1,51 @@
+# medserve — the two commands a newcomer types are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 3000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint models layer bench clean help
+
+help:
+	@echo "make run    - install into .venv and serve the local API on http://$(HOST):$(PORT)"
+	@echo "make test   - the whole test suite (what CI runs)"
+	@echo "make layer  - build the Lambda layer into build/layer and check its size"
+	@echo "make models - rebuild the bundled models from training/"
+	@echo "make bench  - latency and cold-start benchmarks"
+
+# The venv is rebuilt whenever pyproject.toml changes; the stamp records a finished install.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Bundled models are committed; rebuild them only when one is missing.
+models-if-missing: $(VENV)/.installed
+	@$(BIN)/medserve models build --if-missing
+
+models: $(VENV)/.installed
+	$(BIN)/medserve models build
+
+run: $(VENV)/.installed models-if-missing
+	$(BIN)/medserve serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed models-if-missing
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check layers functions training tests bench
+	$(BIN)/cfn-lint template.yaml
+
+layer: $(VENV)/.installed
+	bash layers/model/build_layer.sh build/layer
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/tabular_latency.py
+	$(BIN)/python bench/cold_start.py
+
+clean:
+	rm -rf build .aws-sam .pytest_cache

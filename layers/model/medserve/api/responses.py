@@ -1,0 +1,103 @@
+"""Success and error envelopes, and the single place exceptions become HTTP responses.
+
+Exceptions never reach the caller as text: a ``MedserveError`` maps to its status and code with a
+message we wrote; anything else is a 500 with a generic message, logged by type and stack frames
+only (an exception's message may quote the input it choked on).
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from medserve.errors import InvalidInput, MalformedRequest, MedserveError, RouteNotFound, UnsupportedMediaType
+from medserve.observability import MetricUnit, logger, metrics
+
+
+def request_id(app: APIGatewayHttpResolver) -> str:
+    """API Gateway's request id (the caller sees it as ``apigw-requestid``), else Lambda's."""
+    event = app.current_event
+    rid = (event.get("requestContext") or {}).get("requestId") if event else None
+    if rid:
+        return str(rid)
+    context = app.lambda_context
+    return getattr(context, "aws_request_id", "") or "local"
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, allow_nan=False, separators=(",", ":")),
+    )
+
+
+def error_response(app: APIGatewayHttpResolver, error: MedserveError) -> Response:
+    kind = "ClientErrors" if error.status < 500 else "ServerErrors"
+    metrics.add_metric(name=kind, unit=MetricUnit.Count, value=1)
+    logger.info("request refused" if error.status < 500 else "upstream failure",
+                extra={"status": error.status, "error_code": error.code})
+    body = {"request_id": request_id(app),
+            "error": {"code": error.code, "message": error.message, "details": error.details}}
+    return json_response(error.status, body)
+
+
+def _from_validation(exc: RequestValidationError) -> MedserveError:
+    errors = exc.errors()
+    body_shape = {"json_invalid", "missing", "model_attributes_type", "dict_type", "model_type"}
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return MalformedRequest("the request body is not valid JSON")
+    if any(tuple(e.get("loc", ()))[:2] == ("body",) and e.get("type") in body_shape for e in errors):
+        return MalformedRequest("the request body must be a JSON object")
+    # pydantic's ``msg`` describes the expectation, never the input; ``input`` is never echoed.
+    details = [{"field": _field_path(e.get("loc", ())), "issue": e.get("msg", e.get("type", "invalid"))}
+               for e in errors]
+    return InvalidInput("the request does not match the schema", details)
+
+
+def _field_path(loc: tuple | list) -> str:
+    """('body', 'records', 0, 'x') -> 'records[0].x', the same notation the record checks use."""
+    path = ""
+    for part in loc:
+        if part == "body" and not path:
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    @app.exception_handler(MedserveError)
+    def _medserve(exc: MedserveError) -> Response:
+        return error_response(app, exc)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(exc: RequestValidationError) -> Response:
+        return error_response(app, _from_validation(exc))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media(exc: RequestUnsupportedContentType) -> Response:
+        return error_response(app, UnsupportedMediaType("this route accepts application/json"))
+
+    @app.not_found
+    def _not_found(exc: NotFoundError) -> Response:
+        return error_response(app, RouteNotFound("no such route"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "unhandled error",
+            extra={"error_type": type(exc).__name__, "frames": traceback.format_tb(exc.__traceback__)},
+        )
+        body = {"request_id": request_id(app),
+                "error": {"code": "INTERNAL", "message": "internal error; quote the request_id to support",
+                          "details": []}}
+        return json_response(500, body)

@@ -1,0 +1,190 @@
+"""S3-triggered batch predictions, shared by every modality.
+
+An object put under ``uploads/<modality>/<path>`` is scored once per object version and its
+result written to ``results/<modality>/<path>.json`` in the same bucket, or, when the file itself
+is unusable (unknown format, too large, unknown model), the error envelope to
+``results/<modality>/<path>.error.json``. Duplicate S3 deliveries are absorbed by powertools
+idempotency on DynamoDB keyed on (bucket, key, version). Failures of S3 itself are raised, so
+Lambda retries the async invocation and finally hands the event to the on-failure destination.
+
+Object keys are chosen by callers and may carry identifiers ("smith_john.csv"): logs show only a
+short hash of the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from medserve.errors import MedserveError, PayloadTooLarge, UpstreamError
+from medserve.observability import MetricUnit, logger, metrics
+from medserve.services import Services, get_services
+
+MAX_OBJECT_BYTES = 50 * 1024 * 1024
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class S3Upload:
+    """An uploaded object as the scorer sees it."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    body: bytes
+    content_type: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+ScoreFile = Callable[[S3Upload], dict[str, Any]]
+
+
+def is_s3_event(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:s3"
+
+
+def object_ref(key: str) -> str:
+    """A log-safe handle for an object key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def result_key(key: str, modality: str, *, error: bool = False) -> str:
+    prefix = f"uploads/{modality}/"
+    if not key.startswith(prefix):
+        raise ValueError("key is outside the modality's upload prefix")
+    return f"results/{modality}/{key[len(prefix):]}" + (".error.json" if error else ".json")
+
+
+def _object_identity(record: dict[str, Any]) -> dict[str, str]:
+    s3 = record["s3"]
+    obj = s3["object"]
+    return {
+        "bucket": s3["bucket"]["name"],
+        # S3 URL-encodes keys in events (spaces as '+').
+        "key": urllib.parse.unquote_plus(obj["key"]),
+        "version_id": obj.get("versionId") or "",
+        # Without versioning, the sequencer tells a re-upload from a re-delivery.
+        "version": obj.get("versionId") or obj.get("sequencer") or obj.get("eTag", ""),
+    }
+
+
+class S3BatchProcessor:
+    """Scores uploads of one modality, at most once per object version."""
+
+    def __init__(self, modality: str, score_file: ScoreFile, services: Services) -> None:
+        self.modality = modality
+        self.score_file = score_file
+        self.services = services
+        self._run = self._process
+        self._context: Any = None
+        if services.idempotency_table:
+            from aws_lambda_powertools.utilities.idempotency import (
+                DynamoDBPersistenceLayer,
+                IdempotencyConfig,
+                idempotent_function,
+            )
+
+            self.config = IdempotencyConfig(
+                event_key_jmespath="[bucket, key, version]",
+                raise_on_no_idempotency_key=True,
+                expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+            )
+            store = DynamoDBPersistenceLayer(
+                table_name=services.idempotency_table, boto3_client=services.dynamodb_client
+            )
+            self._run = idempotent_function(
+                data_keyword_argument="obj", persistence_store=store, config=self.config
+            )(self._process)
+        else:
+            self.config = None
+            logger.warning("IDEMPOTENCY_TABLE is not set: duplicate S3 events will be scored again")
+
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self._context = context
+        if self.config is not None and context is not None:
+            self.config.register_lambda_context(context)
+        outcomes = []
+        for record in event.get("Records", []):
+            identity = _object_identity(record)
+            if not identity["key"].startswith(f"uploads/{self.modality}/") or identity["key"].endswith("/"):
+                logger.info("object outside the upload prefix skipped", extra={"object": object_ref(identity["key"])})
+                continue
+            outcomes.append(self._run(obj=identity))
+        return {"processed": len(outcomes), "outcomes": outcomes}
+
+    def _process(self, obj: dict[str, str]) -> dict[str, Any]:
+        started = time.perf_counter()
+        ref = object_ref(obj["key"])
+        request_id = getattr(self._context, "aws_request_id", None) or os.urandom(8).hex()
+        try:
+            result = self.score_file(self._read(obj))
+            body = {"request_id": request_id, "source": _source(obj), **result}
+            target = result_key(obj["key"], self.modality)
+            status = "succeeded"
+        except UpstreamError:
+            raise  # S3 is failing: let Lambda retry, then the on-failure destination take it
+        except MedserveError as e:
+            body = {"request_id": request_id, "source": _source(obj),
+                    "error": {"code": e.code, "message": e.message, "details": e.details}}
+            target = result_key(obj["key"], self.modality, error=True)
+            status = "failed"
+        self._write(obj["bucket"], target, body)
+        elapsed = (time.perf_counter() - started) * 1000
+        metrics.add_metric(name="BatchFiles" if status == "succeeded" else "BatchFileErrors",
+                           unit=MetricUnit.Count, value=1)
+        logger.info("s3 upload scored", extra={"object": ref, "status": status, "total_ms": round(elapsed, 2)})
+        return {"object": ref, "status": status, "result_key": target}
+
+    def _read(self, obj: dict[str, str]) -> S3Upload:
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {"Bucket": obj["bucket"], "Key": obj["key"]}
+        if obj["version_id"]:
+            kwargs["VersionId"] = obj["version_id"]
+        try:
+            head = self.services.s3.head_object(**kwargs)
+            if head["ContentLength"] > MAX_OBJECT_BYTES:
+                raise PayloadTooLarge(f"uploads are limited to {MAX_OBJECT_BYTES // (1024 * 1024)} MB")
+            response = self.services.s3.get_object(**kwargs)
+            return S3Upload(
+                bucket=obj["bucket"], key=obj["key"], version_id=obj["version_id"] or None,
+                body=response["Body"].read(), content_type=response.get("ContentType", ""),
+                metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
+            )
+        except ClientError as e:
+            raise UpstreamError("the uploaded object could not be read") from e
+
+    def _write(self, bucket: str, key: str, body: dict[str, Any]) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.services.s3.put_object(
+                Bucket=bucket, Key=key, ContentType="application/json",
+                Body=json.dumps(body, allow_nan=False, separators=(",", ":")).encode(),
+            )
+        except ClientError as e:
+            raise UpstreamError("the result could not be written") from e
+
+
+def _source(obj: dict[str, str]) -> dict[str, Any]:
+    return {"bucket": obj["bucket"], "key": obj["key"], "version_id": obj["version_id"] or None}
+
+
+_processors: dict[tuple[str, int], S3BatchProcessor] = {}
+
+
+def process_s3_event(event: dict[str, Any], context: Any, *, modality: str, score_file: ScoreFile) -> dict[str, Any]:
+    """Entry point for handlers: one processor per (modality, services) for the container's life."""
+    services = get_services()
+    key = (modality, id(services))
+    processor = _processors.get(key)
+    if processor is None or processor.score_file is not score_file:
+        processor = _processors[key] = S3BatchProcessor(modality, score_file, services)
+    return processor.handle(event, context)

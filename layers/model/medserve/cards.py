@@ -1,0 +1,143 @@
+"""Model cards: what a model is, what it takes and gives, how well it did, what it is for.
+
+A model is a directory holding ``model.onnx`` and ``card.json``. The card is the single source of
+truth for input validation (names, units, valid ranges), output labels and decision threshold,
+explanation settings, the artifact's sha256 and where the model runs (``placement``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medserve.errors import InvalidModelCard
+
+CARD_FILE = "card.json"
+MODEL_FILE = "model.onnx"
+
+Modality = Literal["tabular", "imaging", "text"]
+Placement = Literal["lambda", "sagemaker-realtime", "sagemaker-async"]
+
+
+class _Card(BaseModel):
+    # Cards are written by training scripts and publishers; unknown keys are kept, not rejected,
+    # so a newer card still loads in an older layer.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class FeatureSpec(_Card):
+    name: str
+    type: Literal["float"] = "float"
+    unit: str
+    description: str = ""
+    valid_range: tuple[float, float] = Field(description="inclusive; values outside are refused (422)")
+    training_range: tuple[float, float] | None = Field(
+        default=None, description="observed in training data; values outside are flagged, not refused"
+    )
+    baseline: float = Field(description="reference value for explanations (training mean)")
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> FeatureSpec:
+        lo, hi = self.valid_range
+        if not lo <= hi:
+            raise ValueError(f"valid_range of {self.name} is not ordered")
+        if not lo <= self.baseline <= hi:
+            raise ValueError(f"baseline of {self.name} lies outside its valid_range")
+        return self
+
+
+class InputSpec(_Card):
+    tensor: str = Field(description="name of the ONNX input")
+    dtype: Literal["float32", "float64"] = "float32"
+    features: list[FeatureSpec] = Field(default_factory=list)
+    max_records: int = Field(default=1000, ge=1, description="records per request; more is a 413")
+
+
+class OutputSpec(_Card):
+    labels: list[str] = Field(min_length=2)
+    probability_tensor: str = Field(description="name of the ONNX output holding class probabilities")
+    positive_label: str | None = None
+    decision_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _positive_is_a_label(self) -> OutputSpec:
+        if self.positive_label is not None and self.positive_label not in self.labels:
+            raise ValueError("positive_label must be one of labels")
+        return self
+
+
+class ExplanationSpec(_Card):
+    method: str
+    space: str = "log-odds"
+    baseline: str = ""
+    permutations: int = Field(default=8, ge=1, le=256)
+    max_evaluations: int = Field(default=4096, ge=1, description="model evaluations per explained record")
+
+
+class ArtifactSpec(_Card):
+    file: str = MODEL_FILE
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int | None = None
+
+
+class ModelCard(_Card):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$")
+    modality: Modality
+    task: str
+    description: str = ""
+    intended_use: str
+    limitations: list[str] = Field(default_factory=list)
+    placement: Placement = "lambda"
+    artifact: ArtifactSpec
+    inputs: InputSpec
+    outputs: OutputSpec
+    preprocessing: dict = Field(default_factory=dict)
+    explanation: ExplanationSpec | None = None
+    metrics: dict = Field(default_factory=dict)
+    training_data: dict = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _tabular_needs_features(self) -> ModelCard:
+        if self.modality == "tabular":
+            if not self.inputs.features:
+                raise ValueError("a tabular card lists its input features")
+            if self.task == "binary-classification" and (
+                len(self.outputs.labels) != 2 or self.outputs.positive_label is None
+            ):
+                raise ValueError("a binary classifier has two labels and a positive_label")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.inputs.features]
+
+    def summary(self) -> dict:
+        """What ``GET /v1/models`` lists for each model."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "modality": self.modality,
+            "task": self.task,
+            "placement": self.placement,
+            "intended_use": self.intended_use,
+            "sha256": self.artifact.sha256,
+        }
+
+
+def parse_card(raw: bytes | str, *, source: str) -> ModelCard:
+    """Parse and validate a card; ``source`` names where it came from, for the error message."""
+    try:
+        return ModelCard.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as e:
+        details = []
+        if isinstance(e, ValidationError):
+            details = [{"field": ".".join(map(str, err["loc"])), "issue": err["msg"]} for err in e.errors()]
+        raise InvalidModelCard(f"model card at {source} is invalid", details) from e
+
+
+def load_card(directory: Path) -> ModelCard:
+    return parse_card((directory / CARD_FILE).read_bytes(), source=str(directory / CARD_FILE))

@@ -1,0 +1,63 @@
+"""The ``medserve`` command line: ``serve``, ``invoke`` and ``models``.
+
+Heavy modules are imported inside each command so ``medserve --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medserve", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="local HTTP API for every HttpApi route in template.yaml")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--template", default="template.yaml")
+
+    invoke = sub.add_parser("invoke", help="invoke one function of template.yaml once, like sam local invoke")
+    invoke.add_argument("function", help="logical id of an AWS::Serverless::Function, e.g. TabularFunction")
+    invoke.add_argument("--event", "-e", required=True, help="event JSON file, or - for stdin")
+    invoke.add_argument("--template", default="template.yaml")
+    invoke.add_argument(
+        "--env-vars", "-n", default=None, help="JSON file of environment overrides, as for sam local invoke"
+    )
+
+    models = sub.add_parser("models", help="the model registry")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    lst = msub.add_parser("list", help="list bundled models (and S3 ones with --bucket)")
+    lst.add_argument("--bucket", default=None, help="models bucket of the S3 registry")
+    show = msub.add_parser("show", help="print a model card")
+    show.add_argument("name")
+    show.add_argument("--bucket", default=None)
+    build = msub.add_parser("build", help="rebuild the bundled models with training/")
+    build.add_argument("--if-missing", action="store_true", help="only models whose files are missing")
+    build.add_argument("--out", default=None, help="write into this directory instead of the bundle")
+    publish = msub.add_parser("publish", help="publish a model directory to the S3 registry")
+    publish.add_argument("directory", help="directory holding model.onnx and card.json")
+    publish.add_argument("--bucket", required=True)
+    publish.add_argument("--alias", default="production", help="alias to point at this version ('' for none)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "serve":
+        from medserve.local.server import main_serve
+
+        return main_serve(args)
+    if args.command == "invoke":
+        from medserve.local.invoke import main_invoke
+
+        return main_invoke(args)
+    from medserve.registry_cli import main_models
+
+    return main_models(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The error model: one root, each subclass carries its HTTP status and contract error code.
+
+Messages and details must never contain patient data (input values, text, pixels, identifiers):
+they name fields and say what is wrong with them, nothing more. ``api`` turns these into the
+contract's error envelope at one catch point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MedserveError(Exception):
+    """Root of every error medserve raises on purpose."""
+
+    status: int = 500
+    code: str = "INTERNAL"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class MalformedRequest(MedserveError):
+    status, code = 400, "MALFORMED_REQUEST"
+
+
+class ModelNotFound(MedserveError):
+    status, code = 404, "MODEL_NOT_FOUND"
+
+
+class RouteNotFound(MedserveError):
+    status, code = 404, "ROUTE_NOT_FOUND"
+
+
+class PayloadTooLarge(MedserveError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(MedserveError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class InvalidInput(MedserveError):
+    status, code = 422, "INVALID_INPUT"
+
+
+class UpstreamError(MedserveError):
+    """An AWS dependency (S3, DynamoDB, SageMaker) failed: the one legitimate 5xx family."""
+
+    status, code = 502, "UPSTREAM_ERROR"
+
+
+class ModelIntegrityError(UpstreamError):
+    """A model artifact's sha256 does not match its card: we refuse to serve it."""
+
+    code = "MODEL_INTEGRITY_ERROR"
+
+
+class InvalidModelCard(MedserveError):
+    """A card fails validation when published or loaded (a publisher's error, not a caller's)."""
+
+    status, code = 422, "INVALID_MODEL_CARD"

@@ -1,0 +1,55 @@
+"""Container-scope dependencies: built once per Lambda container, replaceable in tests.
+
+Handlers and routes call ``get_services()``; tests call ``set_services(...)`` with moto-backed
+clients (or ``reset_services()`` to rebuild from the environment).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from medserve.registry import Registry
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass
+class Services:
+    registry: Registry
+    s3_client: Any = None  # S3Client, created on first use
+    idempotency_table: str = field(default_factory=lambda: os.environ.get("IDEMPOTENCY_TABLE", ""))
+    dynamodb_client: Any = None
+
+    @property
+    def s3(self) -> S3Client:
+        if self.s3_client is None:
+            import boto3
+
+            self.s3_client = boto3.client("s3")
+        return self.s3_client
+
+
+_services: Services | None = None
+_lock = threading.Lock()
+
+
+def get_services() -> Services:
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                _services = Services(registry=Registry.from_env())
+    return _services
+
+
+def set_services(services: Services | None) -> None:
+    global _services
+    _services = services
+
+
+def reset_services() -> None:
+    set_services(None)
