@@ -56,6 +56,7 @@ __all__ = [
     "invoke_function",
     "main_invoke",
     "overrides_for",
+    "read_env_vars",
 ]
 
 Handler = Callable[[Any, Any], Any]
@@ -98,8 +99,10 @@ class LambdaContext:
         return max(0, self.deadline_ms - int(time.time() * 1000))
 
     @classmethod
-    def for_function(cls, spec: FunctionSpec, *, now: float | None = None) -> LambdaContext:
-        """A fresh context (new request id) for one invocation of ``spec``, starting ``now``."""
+    def for_function(
+        cls, spec: FunctionSpec, *, request_id: str | None = None, now: float | None = None
+    ) -> LambdaContext:
+        """A context for one invocation of ``spec`` whose clock starts ``now`` (default: now)."""
         started = time.time() if now is None else now
         name = spec.logical_id
         return cls(
@@ -107,7 +110,7 @@ class LambdaContext:
             function_version="$LATEST",
             invoked_function_arn=f"arn:aws:lambda:{local_region()}:{LOCAL_ACCOUNT_ID}:function:{name}",
             memory_limit_in_mb=str(spec.memory_size),
-            aws_request_id=str(uuid.uuid4()),
+            aws_request_id=request_id or str(uuid.uuid4()),
             log_group_name=_log_group(spec),
             log_stream_name=_log_stream(),
             deadline_ms=int(started * 1000) + spec.timeout * 1000,
@@ -270,35 +273,33 @@ class Invoker:
             **(overrides or {}),
         }
 
-    def new_context(self, logical_id: str) -> LambdaContext:
-        """A context for the next invocation of ``logical_id`` (its clock starts now)."""
-        return LambdaContext.for_function(self.spec(logical_id))
-
     def invoke(
         self,
         logical_id: str,
         event: Any,
         env_overrides: Mapping[str, str] | None = None,
         *,
-        context: LambdaContext | None = None,
+        request_id: str | None = None,
     ) -> Any:
-        """Run the function's handler once on ``event``; return its JSON-marshalled result."""
+        """Run the function's handler once on ``event``; return its JSON-marshalled result.
+
+        ``request_id`` becomes ``context.aws_request_id`` (default: a new uuid4).
+        """
         spec = self.spec(logical_id)
         payload = _marshal(event)  # the handler gets what Lambda would deserialise, never our object
-        unresolved = [n for n in spec.unresolved_environment if n not in (env_overrides or {})]
         with self._lock:
             environment = self.environment(logical_id, env_overrides)
-            if unresolved and not all(n in environment for n in unresolved):
-                _warn(f"{logical_id}: environment variables not resolvable locally: {', '.join(unresolved)}")
+            missing = [n for n in spec.unresolved_environment if n not in environment]
+            if missing:
+                _warn(f"{logical_id}: environment variables not resolvable locally: {', '.join(missing)}")
             started = time.monotonic()
             with (
                 _patched_environ(environment),
                 contextlib.redirect_stdout(sys.stderr),
                 _working_directory(spec.code_uri),
             ):
-                handler = self._handler(spec)
-                ctx = context or LambdaContext.for_function(spec)
-                result = handler(payload, ctx)
+                handler = self._handler(spec)  # the init phase does not count against Timeout
+                result = handler(payload, LambdaContext.for_function(spec, request_id=request_id))
             elapsed = time.monotonic() - started
         if elapsed > spec.timeout:
             _warn(f"{logical_id} ran {elapsed:.1f} s, over its Timeout of {spec.timeout} s (Lambda stops it)")
@@ -348,7 +349,8 @@ def _read_event(source: str) -> Any:
     return json.loads(text)
 
 
-def _read_env_vars(path: str | None) -> dict[str, dict[str, Any]] | None:
+def read_env_vars(path: str | None) -> dict[str, dict[str, Any]] | None:
+    """Parse a sam ``--env-vars`` JSON file (None when no path); ValueError if it is not that shape."""
     if not path:
         return None
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -394,18 +396,19 @@ def main_invoke(args: argparse.Namespace) -> int:
     """
     try:
         template = Template.load(args.template)
-        invoker = Invoker(template, _read_env_vars(getattr(args, "env_vars", None)))
-        context = invoker.new_context(args.function)
+        invoker = Invoker(template, read_env_vars(getattr(args, "env_vars", None)))
+        invoker.spec(args.function)
         event = _read_event(args.event)
     except (TemplateError, OSError, ValueError) as e:
         print(f"medserve invoke: {e}", file=sys.stderr)
         return 2
+    request_id = str(uuid.uuid4())
     with _stdout_to_stderr_fd():
         try:
-            result = invoker.invoke(args.function, event, context=context)
+            result = invoker.invoke(args.function, event, request_id=request_id)
         except Exception as e:  # any handler failure is the function's answer, as in Lambda
             traceback.print_exc(file=sys.stderr)
-            failure: dict[str, Any] | None = _error_payload(e, context.aws_request_id)
+            failure: dict[str, Any] | None = _error_payload(e, request_id)
         else:
             failure = None
     _emit(failure if failure is not None else result, sys.stdout)

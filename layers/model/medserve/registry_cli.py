@@ -1,0 +1,76 @@
+"""``medserve models list|show|build|publish``: the registry from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from medserve.errors import MedserveError
+from medserve.registry import BUNDLED_DIR, Registry, S3ModelStore
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+# Bundled model -> the training script that builds it (run with `--out <dir>`).
+BUILDERS = {
+    "breast-cancer-risk": "training/tabular_wdbc.py",
+}
+
+
+def _registry(bucket: str | None) -> Registry:
+    return Registry(store=S3ModelStore(bucket) if bucket else None)
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = [(c.name, c.version, c.modality, c.task, c.placement, src) for c, src in _registry(args.bucket).cards()]
+    widths = [max(len(str(r[i])) for r in [("name", "version", "modality", "task", "placement", "source"), *rows])
+              for i in range(6)]
+    for row in [("name", "version", "modality", "task", "placement", "source"), *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    print(json.dumps(_registry(args.bucket).describe(args.name), indent=2))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    out_root = Path(args.out) if args.out else BUNDLED_DIR
+    for name, script in BUILDERS.items():
+        target = out_root / name
+        if args.if_missing and (target / "card.json").exists() and (target / "model.onnx").exists():
+            continue
+        path = REPO_ROOT / script
+        if not path.exists():
+            print(f"medserve: {script} not found (is this a clone of the medserve repository?)", file=sys.stderr)
+            return 2
+        print(f"building {name} with {script} -> {target}", file=sys.stderr)
+        done = subprocess.run([sys.executable, str(path), "--out", str(target)], check=False)
+        if done.returncode != 0:
+            print(f"medserve: building {name} failed (the 'train' extra installs its dependencies)", file=sys.stderr)
+            return done.returncode
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    card = S3ModelStore(args.bucket).publish(Path(args.directory), args.alias or None)
+    where = f"s3://{args.bucket}/models/{card.name}/{card.version}/"
+    alias = f" (alias '{args.alias}' -> {card.version})" if args.alias else ""
+    print(f"published {card.name} {card.version} to {where}{alias}")
+    return 0
+
+
+def main_models(args: argparse.Namespace) -> int:
+    commands = {"list": _list, "show": _show, "build": _build, "publish": _publish}
+    try:
+        return commands[args.models_command](args)
+    except MedserveError as e:
+        print(f"medserve: {e.message}", file=sys.stderr)
+        for detail in e.details:
+            print(f"  {detail}", file=sys.stderr)
+        return 1
+
+
+__all__ = ["BUILDERS", "main_models"]

@@ -1,0 +1,66 @@
+"""Shared fixtures. Fake AWS credentials and region are set before any boto3 client exists, so
+no test can reach a real account; moto intercepts every call."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO, FakeLambdaContext, load_function
+
+for _var, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}.items():
+    os.environ[_var] = _value
+for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "MODELS_BUCKET", "IDEMPOTENCY_TABLE"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture(scope="session")
+def tabular_app() -> ModuleType:
+    return load_function("tabular")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with container-scope dependencies rebuilt from its own environment."""
+    from medserve import batch, services
+
+    monkeypatch.setenv("MEDSERVE_MODEL_CACHE", str(tmp_path / "model-cache"))
+    services.reset_services()
+    batch._processors.clear()
+    yield
+    services.reset_services()
+    batch._processors.clear()
+
+
+@pytest.fixture(scope="session")
+def card() -> Any:
+    from medserve.registry import BundledModels
+
+    found = BundledModels().get("breast-cancer-risk")
+    assert found is not None
+    return found[0]
+
+
+@pytest.fixture
+def record(card: Any) -> dict[str, float]:
+    """A real WDBC case (the first record of events/tabular_predict.json)."""
+    event = json.loads((REPO / "events" / "tabular_predict.json").read_text())
+    return dict(json.loads(event["body"])["records"][0])

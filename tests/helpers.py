@@ -1,0 +1,117 @@
+"""Test helpers: real-shaped Lambda contexts and AWS events, and handler loading."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class FakeLambdaContext:
+    """Real-shaped Lambda context (what powertools reads from it)."""
+
+    function_name: str = "medserve-TabularFunction"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1769
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:medserve-TabularFunction"
+    aws_request_id: str = ""
+    log_group_name: str = "/aws/lambda/medserve-TabularFunction"
+    log_stream_name: str = "2026/11/22/[$LATEST]0123456789abcdef"
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def http_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    route: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    binary: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload 2.0 event; ``body`` may be a dict (sent as JSON) or str/bytes."""
+    if isinstance(body, dict | list):
+        body = json.dumps(body)
+    hdrs = {"content-type": "application/json", "host": "local", "user-agent": "pytest"}
+    hdrs.update(headers or {})
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {route or path}",
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": hdrs,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "pytest"},
+            "requestId": f"req-{uuid.uuid4().hex[:12]}",
+            "routeKey": f"{method} {route or path}",
+            "stage": "$default",
+            "timeEpoch": 1795352400000,
+        },
+        "isBase64Encoded": binary,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body is not None:
+        if binary:
+            event["body"] = base64.b64encode(body if isinstance(body, bytes) else body.encode()).decode()
+        else:
+            event["body"] = body if isinstance(body, str) else body.decode()
+    return event
+
+
+def s3_event(bucket: str, key: str, *, version_id: str | None = None, sequencer: str = "0055AED6DCD90281E5",
+             size: int = 0) -> dict[str, Any]:
+    """An S3 ObjectCreated:Put notification as S3 sends it (key URL-encoded)."""
+    from urllib.parse import quote_plus
+
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "eTag": "0123456789abcdef",
+                           "sequencer": sequencer}
+    if version_id:
+        obj["versionId"] = version_id
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-22T13:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:EXAMPLE"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "EXAMPLE123456789", "x-amz-id-2": "EXAMPLE/ID"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "TabularUploads",
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": f"arn:aws:s3:::{bucket}"},
+               "object": obj},
+    }]}
+
+
+def load_function(name: str) -> ModuleType:
+    """Import ``functions/<name>/app.py`` under a unique module name (every handler is app.py)."""
+    path = REPO / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"medserve_test_fn_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def call(app_module: ModuleType, event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]:
+    """Invoke a handler with an HTTP event and decode its JSON answer."""
+    response = app_module.lambda_handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
