@@ -64,3 +64,34 @@ def record(card: Any) -> dict[str, float]:
     """A real WDBC case (the first record of events/tabular_predict.json)."""
     event = json.loads((REPO / "events" / "tabular_predict.json").read_text())
     return dict(json.loads(event["body"])["records"][0])
+
+
+@pytest.fixture
+def emitted(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
+    """Everything the function emits: JSON log lines (with their extra keys) and EMF metrics."""
+    import io
+    import logging
+
+    from medserve.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    root = logging.getLogger()
+    root_stream = io.StringIO()
+    root_handler = logging.StreamHandler(root_stream)
+    root.addHandler(root_handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)  # the most a misconfigured function could log
+
+    def text() -> str:
+        out = capsys.readouterr()
+        return stream.getvalue() + root_stream.getvalue() + out.out + out.err
+
+    try:
+        yield text
+    finally:
+        logger.removeHandler(handler)
+        root.removeHandler(root_handler)
+        root.setLevel(previous)

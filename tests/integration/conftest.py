@@ -1,0 +1,41 @@
+"""moto-backed AWS for the integration tests: buckets, the idempotency table, and services wired to them."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from medserve.registry import Registry, S3ModelStore
+from medserve.services import Services, set_services
+
+UPLOADS = "medserve-test-uploads"
+MODELS = "medserve-test-models"
+TABLE = "medserve-test-idempotency"
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in (UPLOADS, MODELS):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield {"s3": s3, "dynamodb": dynamodb}
+
+
+@pytest.fixture
+def services(aws, tmp_path) -> Services:
+    registry = Registry(store=S3ModelStore(MODELS, aws["s3"]), cache_dir=tmp_path / "cache")
+    wired = Services(registry=registry, s3_client=aws["s3"], idempotency_table=TABLE,
+                     dynamodb_client=aws["dynamodb"])
+    set_services(wired)
+    return wired

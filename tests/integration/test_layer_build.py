@@ -1,0 +1,159 @@
+"""Builds the Lambda layer with layers/model/build_layer.sh (as `make layer` and `sam build` do) and
+checks what ends up in it. Needs PyPI the first time (the wheels are then cached under
+build/wheel-cache); a warm rebuild takes seconds. Does not import medserve."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "layers" / "model" / "build_layer.sh"
+PACKAGE_SRC = ROOT / "layers" / "model" / "medserve"
+WHEEL_CACHE = ROOT / "build" / "wheel-cache" / "cp313-manylinux_2_28_x86_64"
+MAX_MB = 150
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six.py")
+SIZE_LINE = re.compile(r"^layer size: ([0-9.]+) MB unzipped \((\d+) bytes\)", re.MULTILINE)
+
+
+def build(out_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), str(out_dir)],
+        cwd=out_dir.parent,  # the script must not depend on the working directory
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("layer")
+    proc = build(out)
+    assert proc.returncode == 0, f"build_layer.sh failed:\n{proc.stdout}\n{proc.stderr}"
+    return out / "python", proc
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(p.lstat().st_size for p in path.rglob("*"))
+
+
+def test_size_is_reported_and_under_limit(layer):
+    python_dir, proc = layer
+    match = SIZE_LINE.search(proc.stdout)
+    assert match, proc.stdout
+    assert float(match.group(1)) <= MAX_MB
+    assert int(match.group(2)) <= MAX_MB * 1024 * 1024
+    assert tree_bytes(python_dir) <= MAX_MB * 1024 * 1024
+
+
+def test_medserve_package_with_bundled_models(layer):
+    python_dir, _ = layer
+    assert (python_dir / "medserve" / "__init__.py").is_file()
+    assert (python_dir / "medserve" / "bundled").is_dir()
+    # Every bundled file (models, cards) is shipped unchanged.
+    for src in (PACKAGE_SRC / "bundled").rglob("*"):
+        if src.is_file() and "__pycache__" not in src.parts:
+            copy = python_dir / "medserve" / src.relative_to(PACKAGE_SRC)
+            assert copy.is_file() and copy.read_bytes() == src.read_bytes(), src
+
+
+def test_local_dev_code_and_runtime_provided_packages_are_out(layer):
+    python_dir, _ = layer
+    assert not (python_dir / "medserve" / "local").exists()
+    for name in RUNTIME_PROVIDED:
+        assert not (python_dir / name).exists(), name
+    assert not list(python_dir.glob("boto*.dist-info")) and not list(python_dir.glob("botocore*"))
+    assert not list(python_dir.rglob("__pycache__"))
+    for trimmed in (
+        "onnxruntime/tools",
+        "onnxruntime/transformers",
+        "onnxruntime/quantization",
+        "numpy/f2py",
+    ):
+        assert not (python_dir / trimmed).exists(), trimmed
+    assert not list((python_dir / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
+    assert list((python_dir / "numpy.libs").glob("*openblas*")), "numpy's OpenBLAS must stay"
+
+
+def test_wheels_are_for_python313_manylinux_x86_64(layer):
+    python_dir, proc = layer
+    assert "wheel tags OK" in proc.stderr
+    tags = [
+        line.split(":", 1)[1].strip()
+        for wheel in python_dir.glob("*.dist-info/WHEEL")
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag:")
+    ]
+    assert any(t.startswith("cp313-cp313-manylinux") for t in tags)
+    assert not any("macosx" in t or "win" in t or "aarch64" in t for t in tags)
+
+
+def test_size_limit_fails_the_build(tmp_path):
+    proc = build(tmp_path / "tiny", LAYER_MAX_MB="1")
+    assert proc.returncode == 1
+    assert "over the 1 MB limit" in proc.stderr
+
+
+def _python313() -> str | None:
+    found = shutil.which("python3.13")
+    if found:
+        return found
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")))
+    return candidates[-1] if candidates else None
+
+
+def test_layer_runs_inference_on_python313(layer, tmp_path):
+    """Optional smoke test on a local CPython 3.13 (skipped without one): the trimmed layer imports
+    and runs an ONNX model - e.g. deleting libonnxruntime.so did not break the binding."""
+    python313 = _python313()
+    if python313 is None:
+        pytest.skip("no local python3.13")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "relu.onnx")
+
+    # Stand-in for the runtime's own packages: powertools imports jmespath, which Lambda provides.
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for wheel in WHEEL_CACHE.glob("jmespath-*.whl"):
+        zipfile.ZipFile(wheel).extractall(runtime)
+    check_powertools = (runtime / "jmespath").is_dir()
+
+    code = f"""
+import sys
+sys.path[:0] = [{str(layer[0])!r}, {str(runtime)!r}]
+import numpy as np, onnxruntime as ort, pydantic
+assert np.__file__.startswith({str(layer[0])!r}), np.__file__
+session = ort.InferenceSession({str(tmp_path / "relu.onnx")!r}, providers=["CPUExecutionProvider"])
+(y,) = session.run(None, {{"x": np.array([[-1.0, 2.0]], dtype=np.float32)}})
+assert y.tolist() == [[0.0, 2.0]], y
+assert float(np.linalg.inv(np.eye(3) * 2).sum()) == 1.5
+if {check_powertools}:
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+print("ok")
+"""
+    # -I -S: nothing from the local interpreter's site-packages, only the layer.
+    proc = subprocess.run([python313, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

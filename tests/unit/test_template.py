@@ -1,0 +1,426 @@
+"""Checks of template.yaml: cfn-lint is clean, and the properties that matter for privacy, least
+privilege and the product contract hold (runtime, encryption, TLS, routes, triggers, failure path,
+logs). Does not import medserve."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+DATA_KEY_REFS = ({"Fn::GetAtt": ["DataKey", "Arn"]}, {"Ref": "DataKey"})
+
+TABULAR_ROUTES = {
+    ("GET", "/v1/health"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{name}"),
+    ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/tabular/predict"),
+}
+
+# Actions that AWS only authorizes with Resource "*" (no resource-level permissions). An Allow
+# statement may use "*" only when all of its actions are listed here. None is needed today (SAM's
+# AWSXrayWriteOnlyAccess managed policy covers X-Ray; metrics go out as EMF through the logs).
+ACTIONS_REQUIRING_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    # cfn-lint's loader understands the short-form tags (!Ref, !Sub, !GetAtt, !Join, ...) and
+    # returns them in their long form ({"Ref": ...}, {"Fn::Join": ...}).
+    return cfn_yaml.load(str(TEMPLATE))
+
+
+@pytest.fixture(scope="module")
+def resources(template) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def of_type(resources: dict[str, Any], rtype: str) -> dict[str, Any]:
+    return {name: r for name, r in resources.items() if r["Type"] == rtype}
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def references(node: Any, logical_id: str) -> bool:
+    """True when node refers to logical_id through Ref, GetAtt or a ${...} in Sub."""
+    for item in walk(node):
+        if not isinstance(item, dict):
+            continue
+        if item.get("Ref") == logical_id:
+            return True
+        getatt = item.get("Fn::GetAtt")
+        if getatt is not None:
+            target = getatt[0] if isinstance(getatt, list) else str(getatt).split(".")[0]
+            if target == logical_id:
+                return True
+        sub = item.get("Fn::Sub")
+        if sub is not None:
+            text = sub[0] if isinstance(sub, list) else sub
+            if "${" + logical_id + "}" in text or "${" + logical_id + "." in text:
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# cfn-lint
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_is_clean():
+    # The console entry point (cfn-lint has no __main__), run the way `make lint` runs it: errors and
+    # warnings both fail.
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())", TEMPLATE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"cfn-lint found problems:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Runtime and layer
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_runtime_is_python313_x86_64(template, resources):
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+    fn_globals = template["Globals"]["Function"]
+    assert fn_globals["Runtime"] == "python3.13"
+    assert fn_globals["Architectures"] == ["x86_64"]
+    assert fn_globals["Tracing"] == "Active"
+    assert fn_globals["MemorySize"] == 1769
+    functions = of_type(resources, "AWS::Serverless::Function")
+    assert "TabularFunction" in functions
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        assert props.get("Runtime", "python3.13") == "python3.13", name
+        assert props.get("Architectures", ["x86_64"]) == ["x86_64"], name
+        assert {"Ref": "ModelLayer"} in props.get("Layers", []), name
+
+
+def test_shared_environment(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "medserve"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "medserve"
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    assert env["MEDSERVE_MODEL_ALIAS"] == {"Ref": "ModelAlias"}
+    assert env["MODELS_BUCKET"] == {"Ref": "ModelsBucket"}
+    assert env["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert "UPLOADS_BUCKET" in env
+
+
+def test_model_layer(resources):
+    layer = resources["ModelLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    props = layer["Properties"]
+    assert props["ContentUri"] == "layers/model/"
+    assert props["CompatibleRuntimes"] == ["python3.13"]
+    assert props["CompatibleArchitectures"] == ["x86_64"]
+    assert props["RetentionPolicy"] in ("Retain", "Delete")
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    # `sam build` runs `make build-ModelLayer` with the Makefile in ContentUri.
+    makefile = (ROOT / "layers" / "model" / "Makefile").read_text()
+    assert "\nbuild-ModelLayer:" in makefile
+
+
+# ---------------------------------------------------------------------------------------------------
+# Encryption, TLS, data stores
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_data_key(resources):
+    key = resources["DataKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    logs_principal = {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}
+    logs = [s for s in statements if s.get("Principal", {}).get("Service") == logs_principal]
+    assert len(logs) == 1 and "kms:EncryptionContext:aws:logs:arn" in logs[0]["Condition"]["ArnLike"]
+    assert resources["DataKeyAlias"]["Properties"]["TargetKeyId"] == {"Ref": "DataKey"}
+
+
+def test_every_bucket_is_private_versioned_kms_and_tls_only(resources):
+    buckets = of_type(resources, "AWS::S3::Bucket")
+    assert {"UploadsBucket", "ModelsBucket"} <= set(buckets)
+    policies = of_type(resources, "AWS::S3::BucketPolicy")
+    for name, bucket in buckets.items():
+        props = bucket["Properties"]
+        (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", name
+        assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] in DATA_KEY_REFS, name
+        assert rule["BucketKeyEnabled"] is True, name
+        assert props["VersioningConfiguration"]["Status"] == "Enabled", name
+        pab = props["PublicAccessBlockConfiguration"]
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            assert pab[flag] is True, (name, flag)
+        assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}], name
+
+        mine = [p for p in policies.values() if p["Properties"]["Bucket"] == {"Ref": name}]
+        assert len(mine) == 1, f"{name} needs exactly one bucket policy"
+        tls = [
+            s
+            for s in mine[0]["Properties"]["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Deny"
+            and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+        ]
+        assert tls, f"{name} has no TLS-only statement"
+        covered = as_list(tls[0]["Resource"])
+        assert {"Fn::GetAtt": [name, "Arn"]} in covered, name  # the bucket (List...)
+        assert {"Fn::Sub": "${" + name + ".Arn}/*"} in covered, name  # and its objects
+        assert tls[0]["Principal"] == "*" and tls[0]["Action"] == "s3:*", name
+
+
+def test_uploads_lifecycle(resources):
+    rules = resources["UploadsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expire = [r for r in rules if r.get("Prefix") == "uploads/"]
+    assert expire and expire[0]["ExpirationInDays"] == {"Ref": "UploadsExpirationInDays"}
+    assert any("NoncurrentVersionExpiration" in r for r in rules)
+    assert any("AbortIncompleteMultipartUpload" in r for r in rules)
+    assert all(r["Status"] == "Enabled" for r in rules)
+
+
+def test_uploads_bucket_name_expression_is_identical_and_short(template, resources):
+    """The function refers to the uploads bucket by a name expression (circular dependency
+    avoidance): every copy of it must be the same, and the name must fit S3's 63 characters."""
+    joins = [
+        node["Fn::Join"]
+        for node in walk(template)
+        if isinstance(node, dict)
+        and "Fn::Join" in node
+        and isinstance(node["Fn::Join"][1], list)
+        and node["Fn::Join"][1][:1] == ["medserve-uploads"]
+    ]
+    assert len(joins) >= 4  # bucket name, UPLOADS_BUCKET, two policy resources
+    assert all(j == joins[0] for j in joins), "the uploads bucket name expressions differ"
+    assert resources["UploadsBucket"]["Properties"]["BucketName"] == {"Fn::Join": joins[0]}
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["UPLOADS_BUCKET"] == {"Fn::Join": joins[0]}
+
+    sep, parts = joins[0]
+    longest = {"AWS::AccountId": 12, "AWS::Region": 14, "AWS::StackId": 8}  # 8 = first uuid group
+    length = len(sep) * (len(parts) - 1)
+    for part in parts:
+        if isinstance(part, str):
+            assert part == part.lower()
+            length += len(part)
+        else:
+            pseudo = [n["Ref"] for n in walk(part) if isinstance(n, dict) and "Ref" in n]
+            assert len(pseudo) == 1 and pseudo[0] in longest, part
+            length += longest[pseudo[0]]
+    assert length <= 63
+
+
+def test_no_circular_reference_from_function_to_uploads_bucket(template, resources):
+    for name, fn in of_type(resources, "AWS::Serverless::Function").items():
+        props = {k: v for k, v in fn["Properties"].items() if k != "Events"}
+        assert not references(props, "UploadsBucket"), name
+    assert not references(template["Globals"], "UploadsBucket")
+
+
+def test_idempotency_table(resources):
+    table = resources["IdempotencyTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    sse = props["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS" and sse["KMSMasterKeyId"] in DATA_KEY_REFS
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_queues_and_topics_are_kms_encrypted(resources):
+    for rtype, prop in (("AWS::SQS::Queue", "KmsMasterKeyId"), ("AWS::SNS::Topic", "KmsMasterKeyId")):
+        for name, res in of_type(resources, rtype).items():
+            assert res["Properties"].get(prop) in DATA_KEY_REFS, name
+    dlq = resources["TabularDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_every_log_group_is_encrypted_with_retention(resources):
+    groups = of_type(resources, "AWS::Logs::LogGroup")
+    assert groups
+    for name, group in groups.items():
+        props = group["Properties"]
+        assert props.get("KmsKeyId") in DATA_KEY_REFS, name
+        assert props.get("RetentionInDays") == {"Ref": "LogRetentionInDays"}, name
+    # Every function has its own explicit (encrypted, expiring) log group.
+    names = [g["Properties"].get("LogGroupName") for g in groups.values()]
+    for fn in of_type(resources, "AWS::Serverless::Function"):
+        assert {"Fn::Sub": "/aws/lambda/${" + fn + "}"} in names, fn
+
+
+# ---------------------------------------------------------------------------------------------------
+# TabularFunction: routes, trigger, failure path, permissions
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_tabular_function_code(resources):
+    props = resources["TabularFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/tabular/"
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["Environment"]["Variables"]["MEDSERVE_DEFAULT_TABULAR_MODEL"] == "breast-cancer-risk"
+
+
+def test_tabular_routes(resources):
+    events = resources["TabularFunction"]["Properties"]["Events"]
+    http = [e["Properties"] for e in events.values() if e["Type"] == "HttpApi"]
+    assert {(e["Method"], e["Path"]) for e in http} == TABULAR_ROUTES
+    assert len(http) == len(TABULAR_ROUTES)
+    assert all(e["ApiId"] == {"Ref": "HttpApi"} for e in http)
+
+
+def test_tabular_s3_trigger(resources):
+    events = resources["TabularFunction"]["Properties"]["Events"]
+    s3 = [e["Properties"] for e in events.values() if e["Type"] == "S3"]
+    assert len(s3) == 1
+    (event,) = s3
+    assert event["Bucket"] == {"Ref": "UploadsBucket"}
+    assert as_list(event["Events"]) == ["s3:ObjectCreated:*"]
+    assert event["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/tabular/"}]
+
+
+def test_tabular_on_failure_destination(resources):
+    config = resources["TabularFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["TabularDeadLetterQueue", "Arn"]}
+
+
+def _statements(resources) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM statement this template writes (function inline policies and IAM resources).
+    Key policies, bucket/queue/topic policies are resource policies and are checked elsewhere."""
+    for name, fn in of_type(resources, "AWS::Serverless::Function").items():
+        for policy in as_list(fn["Properties"].get("Policies", [])):
+            if isinstance(policy, str):
+                assert "FullAccess" not in policy and "Administrator" not in policy, (name, policy)
+            elif "Statement" in policy:
+                for st in as_list(policy["Statement"]):
+                    yield name, st
+    for rtype in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for name, res in of_type(resources, rtype).items():
+            props = res["Properties"]
+            docs = [p["PolicyDocument"] for p in props.get("Policies", [])]
+            if "PolicyDocument" in props:
+                docs.append(props["PolicyDocument"])
+            for doc in docs:
+                for st in as_list(doc["Statement"]):
+                    yield name, st
+
+
+def test_no_wildcard_resources_in_iam(resources):
+    statements = list(_statements(resources))
+    assert statements
+    for name, st in statements:
+        if st.get("Effect") != "Allow":
+            continue
+        actions = set(as_list(st["Action"]))
+        assert not any(a == "*" or a.endswith(":*") for a in actions), (name, st)
+        if "*" in as_list(st.get("Resource", [])):
+            assert actions <= ACTIONS_REQUIRING_STAR, (name, st)
+
+
+def test_tabular_least_privilege(resources):
+    statements = {st["Sid"]: st for name, st in _statements(resources) if name == "TabularFunction"}
+    assert set(as_list(statements["ReadTabularUploads"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert statements["ReadTabularUploads"]["Resource"]["Fn::Sub"][0].endswith("/uploads/tabular/*")
+    assert as_list(statements["WriteTabularResults"]["Action"]) == ["s3:PutObject"]
+    assert statements["WriteTabularResults"]["Resource"]["Fn::Sub"][0].endswith("/results/tabular/*")
+    assert statements["ListModels"]["Condition"]["StringLike"]["s3:prefix"] == ["models/*"]
+    assert set(as_list(statements["IdempotencyRecords"]["Action"])) == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    }
+    assert statements["IdempotencyRecords"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    kms = statements["UseDataKeyThroughServices"]
+    assert set(as_list(kms["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert kms["Resource"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    all_actions = {a for st in statements.values() for a in as_list(st["Action"])}
+    assert "cloudwatch:PutMetricData" not in all_actions  # metrics are EMF, written through logs
+
+
+# ---------------------------------------------------------------------------------------------------
+# API, alarms, outputs
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_http_api(resources):
+    api = resources["HttpApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    props = api["Properties"]
+    assert props["StageName"] == "$default"
+    assert "CorsConfiguration" not in props
+    assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    dest = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"]
+    assert resources[dest[0]]["Type"] == "AWS::Logs::LogGroup"
+    log_format = props["AccessLogSettings"]["Format"]
+    assert "$context.requestId" in log_format and "$context.routeKey" in log_format
+    # Privacy: no raw path (carries path parameters), query string or body in the access log.
+    for leaky in ("$context.path", "$context.requestBody", "querystring"):
+        assert leaky not in log_format
+
+
+def test_alarms_notify_the_topic(resources):
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+    dlq = resources["TabularDeadLetterAlarm"]["Properties"]
+    assert dlq["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert dlq["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["TabularDeadLetterQueue", "QueueName"]}
+    assert dlq["Threshold"] == 1 and dlq["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    errors = [a["Properties"] for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
+    assert any(d["Value"] == {"Ref": "TabularFunction"} for a in errors for d in a["Dimensions"])
+    integrity = [a["Properties"] for a in alarms.values() if "ModelIntegrityFailure" in str(a["Properties"])]
+    assert len(integrity) == 1 and "medserve" in str(integrity[0])
+    sub = resources["AlarmEmailSubscription"]
+    assert sub["Condition"] == "HasAlarmEmail" and sub["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
+
+
+def test_parameters(template):
+    params = template["Parameters"]
+    assert params["ModelAlias"]["Default"] == "production"
+    assert params["LogRetentionInDays"]["Default"] == 90
+    assert 90 in params["LogRetentionInDays"]["AllowedValues"]
+    assert params["UploadsExpirationInDays"]["Default"] == 7
+    assert params["AlarmEmail"]["Default"] == ""
+
+
+def test_outputs(template):
+    expected = {
+        "ApiUrl",
+        "UploadsBucketName",
+        "ModelsBucketName",
+        "IdempotencyTableName",
+        "TabularDeadLetterQueueUrl",
+        "DataKeyArn",
+    }
+    assert expected <= set(template["Outputs"])
+    assert references(template["Outputs"]["ApiUrl"], "HttpApi")
