@@ -85,6 +85,11 @@ install_from_cache() {
 }
 
 log "python: $PY; wheel cache: $WHEELS"
+# Concurrent builds (pytest -n, make + sam build) share the cache: one writer at a time.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$CACHE_ROOT/.lock"
+  flock 9
+fi
 if install_from_cache 2>/dev/null; then
   log "installed from the wheel cache (no download)"
 else
@@ -94,6 +99,8 @@ else
     || die "pip download failed (network? a requirement without a cp313 manylinux x86_64 wheel?)"
   install_from_cache || die "pip install from $WHEELS failed"
 fi
+
+if command -v flock >/dev/null 2>&1; then flock -u 9; exec 9>&-; fi
 
 # ---------------------------------------------------------------------------------------------
 # 2. The medserve package with its bundled models; medserve/local (local dev server) stays out.

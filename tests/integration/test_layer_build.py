@@ -106,11 +106,18 @@ def test_size_limit_fails_the_build(tmp_path):
 
 
 def _python313() -> str | None:
-    found = shutil.which("python3.13")
-    if found:
-        return found
-    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")))
-    return candidates[-1] if candidates else None
+    """A working local CPython 3.13, if any (a pyenv shim may exist without the version active)."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")), reverse=True)
+    candidates += [c for c in [shutil.which("python3.13")] if c]
+    for candidate in candidates:
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 13)"],
+            capture_output=True,
+            timeout=30,
+        )
+        if probe.returncode == 0:
+            return candidate
+    return None
 
 
 def test_layer_runs_inference_on_python313(layer, tmp_path):

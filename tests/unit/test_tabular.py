@@ -107,3 +107,10 @@ def test_contributions_are_faithful_and_match_the_logistic_model(model, card, re
     magnitudes = [abs(c["contribution"]) for c in explanation["contributions"]]
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert explanation["contributions"][0]["feature"] in explanation["summary"]
+
+
+def test_vectorised_and_per_field_checks_agree_on_warnings(card, record):
+    hi = card.inputs.features[0].training_range[1]
+    outside = dict(record, mean_radius=hi * 1.2)
+    assert validate_records(card, [outside, record]).warnings == [validate_record(card, outside)[2], []]
+    assert validate_records(card, [dict(record, mean_radius=14)]).matrix[0][0] == 14.0

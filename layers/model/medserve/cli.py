@@ -18,6 +18,12 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--template", default="template.yaml")
+    serve.add_argument(
+        "--aws-port", type=int, default=0, help="port of the embedded AWS (moto) endpoint; 0 = any free port"
+    )
+    serve.add_argument(
+        "--env-vars", "-n", default=None, help="JSON file of environment overrides (sam format)"
+    )
 
     invoke = sub.add_parser("invoke", help="invoke one function of template.yaml once, like sam local invoke")
     invoke.add_argument("function", help="logical id of an AWS::Serverless::Function, e.g. TabularFunction")
@@ -25,6 +31,11 @@ def _build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--template", default="template.yaml")
     invoke.add_argument(
         "--env-vars", "-n", default=None, help="JSON file of environment overrides, as for sam local invoke"
+    )
+    invoke.add_argument(
+        "--embedded-aws",
+        action="store_true",
+        help="create the template's buckets/tables in an in-process moto server and use it (no AWS account)",
     )
 
     models = sub.add_parser("models", help="the model registry")

@@ -18,6 +18,13 @@ class TabularPredictRequest(_Wire):
     )
     explain: bool = Field(default=False, description="add per-feature Shapley contributions")
 
+    def __repr__(self) -> str:
+        # Never the records: powertools formats route arguments into a debug f-string on every
+        # call (evaluated even when DEBUG is off), and a repr must not carry patient values.
+        return f"TabularPredictRequest(model={self.model!r}, records=<{len(self.records)}>, explain={self.explain})"
+
+    __str__ = __repr__
+
 
 class ModelRefOut(BaseModel):
     name: str

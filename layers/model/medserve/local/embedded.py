@@ -157,8 +157,9 @@ class EmbeddedAWS:
     def _reset_moto(self) -> None:
         # moto's backends are module globals: without a reset, a second start in the same process
         # (tests) would find the previous run's buckets and fail to create them.
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own server
+        url = f"{self.endpoint_url}/moto-api/reset"  # http://127.0.0.1:<port>: our own server
+        request = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             response.read()
 
     def _set_environment(self) -> None:

@@ -209,7 +209,9 @@ def _handler_file(spec: FunctionSpec) -> Path:
     for candidate in (spec.code_uri / relative.with_suffix(".py"), spec.code_uri / relative / "__init__.py"):
         if candidate.is_file():
             return candidate
-    raise TemplateError(f"{spec.logical_id}: handler module {spec.module_name!r} not found in {spec.code_uri}")
+    raise TemplateError(
+        f"{spec.logical_id}: handler module {spec.module_name!r} not found in {spec.code_uri}"
+    )
 
 
 def _import_handler_module(spec: FunctionSpec) -> ModuleType:
@@ -313,7 +315,9 @@ class Invoker:
             self._modules[spec.logical_id] = module
         handler = getattr(module, spec.function_name, None)
         if not callable(handler):
-            raise TemplateError(f"{spec.logical_id}: {spec.handler!r} is not a function of {spec.module_name}")
+            raise TemplateError(
+                f"{spec.logical_id}: {spec.handler!r} is not a function of {spec.module_name}"
+            )
         return handler
 
 
@@ -373,6 +377,18 @@ def _stdout_to_stderr_fd() -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _maybe_embedded_aws(invoker: Invoker, wanted: bool) -> Iterator[None]:
+    """With ``--embedded-aws``: the template's resources in moto for the duration of the invoke."""
+    if not wanted:
+        yield
+        return
+    from medserve.local.embedded import EmbeddedAWS  # moto is heavy: only when asked for
+
+    with EmbeddedAWS(invoker.template, invoker):
+        yield
+
+
 def _error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
     """What Lambda answers for an unhandled exception (``sam local invoke`` prints the same)."""
     return {
@@ -391,6 +407,9 @@ def _emit(value: Any, out: TextIO) -> None:
 def main_invoke(args: argparse.Namespace) -> int:
     """``medserve invoke``: 0 when the handler returned, 1 when it raised, 2 on bad input.
 
+    Like ``sam local invoke``, the function talks to whatever AWS the environment points at;
+    ``--embedded-aws`` gives it a fresh in-process moto with the template's resources instead.
+
     stdout carries exactly one JSON document: the return value, or Lambda's error object
     (``errorMessage``, ``errorType``, ``requestId``, ``stackTrace``). Everything else goes to stderr.
     """
@@ -403,7 +422,7 @@ def main_invoke(args: argparse.Namespace) -> int:
         print(f"medserve invoke: {e}", file=sys.stderr)
         return 2
     request_id = str(uuid.uuid4())
-    with _stdout_to_stderr_fd():
+    with _stdout_to_stderr_fd(), _maybe_embedded_aws(invoker, getattr(args, "embedded_aws", False)):
         try:
             result = invoker.invoke(args.function, event, request_id=request_id)
         except Exception as e:  # any handler failure is the function's answer, as in Lambda

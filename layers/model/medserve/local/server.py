@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
+import os
 import re
 import secrets
 import shlex
@@ -50,7 +52,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from medserve.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from medserve.local.invoke import Invoker, read_env_vars
-from medserve.local.template import LOCAL_ACCOUNT_ID, Template, TemplateError, local_region
+from medserve.local.template import LOCAL_ACCOUNT_ID, S3Trigger, Template, TemplateError, local_region
 
 __all__ = ["MAX_BODY_BYTES", "LocalApi", "Route", "RouteTable", "build_event", "main_serve"]
 
@@ -283,7 +285,9 @@ def json_response(status: int, payload: Any, extra_headers: Sequence[tuple[str, 
 
 def error_response(status: int, request_id: str, code: str, message: str, **kw: Any) -> HttpResponse:
     """The contract's error envelope, for errors the gateway raises before any handler runs."""
-    return json_response(status, {"request_id": request_id, "error": {"code": code, "message": message}}, **kw)
+    return json_response(
+        status, {"request_id": request_id, "error": {"code": code, "message": message}}, **kw
+    )
 
 
 def handler_response(result: Any) -> HttpResponse:
@@ -328,7 +332,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.1"  # keep-alive, like API Gateway; every response has a length
     server_version = "medserve-local"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def do_any(self) -> None:
         started = time.monotonic()
@@ -339,8 +345,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception:
             traceback.print_exc(file=sys.stderr)
             response = json_response(500, INTERNAL_ERROR)
-        self._send(response, request_id)
+        # Logged before sending, so the line exists by the time the client has its answer.
         _log(f"{self.command} {raw_path} {response.status} {(time.monotonic() - started) * 1000:.1f} ms")
+        self._send(response, request_id)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
 
@@ -351,7 +358,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return False
         return super().handle_expect_100()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the default line carries the query string; do_any logs its own
 
     def _respond(self, request_id: str) -> HttpResponse:
@@ -379,7 +386,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                     f"{self.command} is not allowed on this path (allowed: {', '.join(allowed)})",
                     extra_headers=[("Allow", ", ".join(allowed))],
                 )
-            return error_response(404, request_id, "ROUTE_NOT_FOUND", f"no route for {self.command} {raw_path}")
+            return error_response(
+                404, request_id, "ROUTE_NOT_FOUND", f"no route for {self.command} {raw_path}"
+            )
         event = build_event(
             method=self.command,
             raw_path=raw_path,
@@ -468,7 +477,9 @@ class LocalApi:
         self.port = port
         self.invoker = Invoker(template, env_vars)
         self.routes = RouteTable.from_invoker(self.invoker)
-        self.aws: EmbeddedAWS | None = EmbeddedAWS(template, self.invoker, port=aws_port) if embedded_aws else None
+        self.aws: EmbeddedAWS | None = (
+            EmbeddedAWS(template, self.invoker, port=aws_port) if embedded_aws else None
+        )
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -551,13 +562,19 @@ class LocalApi:
 
     def _upload_examples(self) -> list[str]:
         assert self.aws is not None
-        env = " ".join(f"{k}={v}" for k, v in FAKE_CREDENTIALS.items()) + f" AWS_DEFAULT_REGION={local_region()}"
+        env = (
+            " ".join(f"{k}={v}" for k, v in FAKE_CREDENTIALS.items())
+            + f" AWS_DEFAULT_REGION={local_region()}"
+        )
         aws = f"{env} aws --endpoint-url {self.aws.endpoint_url}"
         examples = []
         for route in self.aws.s3_routes.values():
             prefix = route.trigger.prefix
-            filename = "example" + (route.trigger.suffix or _guess_extension(prefix))
-            examples.append(f"{aws} s3 cp {filename} s3://{route.bucket_name}/{prefix}{filename}")
+            local_file = _sample_upload(self.template.base_dir, route.trigger)
+            filename = local_file.rsplit("/", 1)[-1]
+            examples.append(
+                f"{aws} s3 cp {shlex.quote(local_file)} s3://{route.bucket_name}/{prefix}{filename}"
+            )
             if prefix.startswith("uploads/"):
                 results = "results/" + prefix.removeprefix("uploads/")
                 examples.append(f"{aws} s3 ls --recursive s3://{route.bucket_name}/{results}")
@@ -578,11 +595,17 @@ def _sample_body(base_dir: Path, path: str) -> str | None:
         return None
 
 
-def _guess_extension(prefix: str) -> str:
-    for word, extension in (("tabular", ".csv"), ("imaging", ".png"), ("text", ".txt")):
-        if word in prefix:
-            return extension
-    return ".json"
+def _sample_upload(base_dir: Path, trigger: S3Trigger) -> str:
+    """A sample input for an upload prefix: ``events/data/<modality>_*`` if one exists, else a stand-in."""
+    modality = trigger.prefix.removeprefix("uploads/").strip("/").split("/")[0]
+    candidates = (
+        sorted((base_dir / "events" / "data").glob(f"{modality}_*{trigger.suffix}")) if modality else []
+    )
+    if not candidates:
+        return f"your-file{trigger.suffix}"
+    with contextlib.suppress(ValueError):
+        return os.path.relpath(candidates[0])  # paste-able from where the server was started
+    return str(candidates[0])
 
 
 def _log(message: str) -> None:
@@ -621,4 +644,3 @@ def main_serve(args: argparse.Namespace) -> int:
         api.stop()
         _log("stopped")
     return 0
-

@@ -403,7 +403,7 @@ class Template:
 
     def resolve_environment_value(self, raw: Any) -> str | None:
         """Resolve one environment value; None for ``AWS::NoValue``. See the module docstring."""
-        for expression, resolved_name, lid in self._name_index():
+        for expression, _resolved, lid in self._name_index():
             if raw == expression:
                 return self.physical_name(lid)
         value = self._resolve(raw)

@@ -1,0 +1,69 @@
+"""Warm latency of TabularFunction (API event in, response out) against bare ``session.run``.
+
+The floor is ONNX Runtime alone on the same validated input, measured in the same run; the ratio
+says what validation, explanation, envelope, logging and metrics cost on top of inference.
+Run: ``make bench`` or ``python bench/tabular_latency.py [--repeat N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")
+# Logs and EMF metrics are written as in Lambda (they are part of the cost) but into a buffer.
+_real_stdout, sys.stdout = sys.stdout, io.StringIO()
+
+import numpy as np  # noqa: E402
+
+from _common import Context, load_handler, median_seconds, predict_event  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=1000)
+    args = parser.parse_args()
+
+    app = load_handler()
+    from medserve.explain import evaluations_per_record
+    from medserve.services import get_services
+    from medserve.tabular import validate_records
+
+    model = get_services().registry.load("breast-cancer-risk")
+    card, session = model.card, model.session
+    rows = []
+    for records, explain in [(1, False), (1, True), (100, False), (100, True)]:
+        event = predict_event(records, explain)
+        x = validate_records(card, json.loads(event["body"])["records"]).matrix
+        feed = {card.inputs.tensor: x}
+        floor = median_seconds(lambda feed=feed: session.run([card.outputs.probability_tensor], feed), args.repeat)
+        if explain:  # the floor of an explanation: its batched evaluations in one bare run
+            n = evaluations_per_record(len(card.inputs.features), card.explanation.permutations) * records
+            big = {card.inputs.tensor: np.repeat(x, n // records, axis=0)}
+            floor += median_seconds(lambda big=big: session.run([card.outputs.probability_tensor], big),
+                                    max(args.repeat // 10, 20))
+
+        def invoke(event=event) -> None:
+            response = app.lambda_handler(event, Context())
+            assert response["statusCode"] == 200, response
+            sys.stdout.seek(0)
+            sys.stdout.truncate()
+
+        handler = median_seconds(invoke, max(args.repeat // (10 if explain or records > 1 else 1), 20))
+        rows.append((records, explain, floor, handler))
+
+    out = _real_stdout
+    print("TabularFunction warm latency (median), handler vs bare session.run on the same input", file=out)
+    print(f"{'records':>8} {'explain':>8} {'session.run ms':>15} {'handler ms':>11} {'ratio':>7}", file=out)
+    for records, explain, floor, handler in rows:
+        print(f"{records:>8} {str(explain):>8} {floor * 1e3:>15.3f} {handler * 1e3:>11.3f} {handler / floor:>7.1f}",
+              file=out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""medserve.local.server + embedded: the local HTTP API and S3 triggers, against the fake stack."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus, urlsplit
+
+import boto3
+import pytest
+
+from medserve.local.server import MAX_BODY_BYTES, LocalApi, Route, RouteTable
+from medserve.local.template import Template
+from tests.local.conftest import make_stack
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalApi]:
+    """One server (and embedded AWS) for the module, on free ports of 127.0.0.1."""
+    template = Template.load(make_stack(tmp_path_factory.mktemp("stack")))
+    with LocalApi(template, "127.0.0.1", 0) as running:
+        yield running
+
+
+def request(
+    api: LocalApi,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> tuple[int, dict[str, str], bytes, http.client.HTTPResponse]:
+    """One request; ``headers`` may repeat a name. Returns status, headers, body, raw response."""
+    address = urlsplit(api.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.putrequest(method, path, skip_accept_encoding=True)
+    for name, value in headers or []:
+        connection.putheader(name, value)
+    if body is not None:
+        connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data, response
+
+
+def echoed_event(data: bytes) -> dict[str, Any]:
+    return json.loads(data)["event"]
+
+
+# ------------------------------------------------------------------------------ event shape
+
+
+def test_get_becomes_a_payload_2_event(api: LocalApi) -> None:
+    # WHEN a GET with a path parameter, a repeated query parameter, repeated headers and cookies
+    status, headers, data, _ = request(
+        api,
+        "GET",
+        "/v1/items/a%20b?x=1&x=2&y=&secret=s3cr3t",
+        headers=[("X-Multi", "one"), ("X-Multi", "two"), ("Cookie", "c1=v1; c2=v2"), ("User-Agent", "t/1")],
+    )
+    assert status == 200
+    event = echoed_event(data)
+    # THEN the event is what API Gateway HTTP API (payload 2.0) sends
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "GET /v1/items/{id}"
+    assert event["rawPath"] == "/v1/items/a%20b"
+    assert event["rawQueryString"] == "x=1&x=2&y=&secret=s3cr3t"
+    assert event["queryStringParameters"] == {"x": "1,2", "y": "", "secret": "s3cr3t"}
+    assert event["pathParameters"] == {"id": "a b"}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert event["headers"]["x-multi"] == "one,two"
+    assert "cookie" not in event["headers"]
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert event["isBase64Encoded"] is False and "body" not in event
+    context = event["requestContext"]
+    assert context["http"] == {
+        "method": "GET",
+        "path": "/v1/items/a b",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "t/1",
+    }
+    assert context["routeKey"] == "GET /v1/items/{id}"
+    assert context["stage"] == "$default"
+    assert context["apiId"] == "local" and context["accountId"] == "123456789012"
+    assert context["domainName"] == "127.0.0.1"
+    assert isinstance(context["timeEpoch"], int) and context["time"].endswith("+0000")
+    # the request id is API Gateway-shaped and echoed in apigw-requestid
+    assert context["requestId"] == headers["apigw-requestid"] and context["requestId"].endswith("=")
+
+
+def test_literal_routes_beat_templated_ones_and_greedy_paths(api: LocalApi) -> None:
+    _, _, data, _ = request(api, "GET", "/v1/items/special")
+    assert echoed_event(data)["routeKey"] == "GET /v1/items/special"
+    _, _, data, _ = request(api, "GET", "/v1/files/a/b/c.txt")
+    event = echoed_event(data)
+    assert event["routeKey"] == "GET /v1/files/{path+}"
+    assert event["pathParameters"] == {"path": "a/b/c.txt"}
+
+
+def test_json_body_is_text(api: LocalApi) -> None:
+    body = json.dumps({"records": [{"age": 61}]}).encode()
+    _, _, data, _ = request(
+        api, "POST", "/v1/echo/predict", body, [("Content-Type", "application/json; charset=utf-8")]
+    )
+    event = echoed_event(data)
+    assert event["routeKey"] == "POST /v1/echo/predict"
+    assert event["body"] == body.decode() and event["isBase64Encoded"] is False
+
+
+def test_binary_body_is_base64(api: LocalApi) -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\xff binary"
+    _, _, data, _ = request(api, "POST", "/v1/echo/predict", png, [("Content-Type", "image/png")])
+    event = echoed_event(data)
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == png
+
+
+def test_chunked_body_is_read(api: LocalApi) -> None:
+    address = urlsplit(api.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request(
+        "POST",
+        "/v1/echo/predict",
+        body=iter([b'{"a":', b" 1}"]),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    event = echoed_event(connection.getresponse().read())
+    connection.close()
+    assert event["body"] == '{"a": 1}'
+
+
+# -------------------------------------------------------------------------------- responses
+
+
+def test_handler_response_is_translated(api: LocalApi) -> None:
+    status, headers, data, response = request(api, "GET", "/v1/binary")
+    assert status == 201
+    assert data == b"\x89PNG\r\n\x1a\n"  # isBase64Encoded: decoded for the client
+    assert headers["content-type"] == "image/png" and headers["x-extra"] == "1"
+    assert response.headers.get_all("Set-Cookie") == ["a=1; Path=/", "b=2"]
+    assert headers["apigw-requestid"]
+
+
+def test_unknown_route_is_404_envelope(api: LocalApi) -> None:
+    status, headers, data, _ = request(api, "GET", "/v1/nothing-here")
+    assert status == 404
+    body = json.loads(data)
+    assert body["error"]["code"] == "ROUTE_NOT_FOUND"
+    assert body["request_id"] == headers["apigw-requestid"]
+
+
+def test_wrong_method_is_405_envelope(api: LocalApi) -> None:
+    status, headers, data, _ = request(api, "DELETE", "/v1/items/x")
+    assert status == 405
+    assert json.loads(data)["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert headers["allow"] == "GET"
+
+
+def test_body_over_10_mb_is_413_envelope(api: LocalApi) -> None:
+    # GIVEN a request declaring one byte more than HTTP API accepts (the body is never sent)
+    address = urlsplit(api.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.putrequest("POST", "/v1/echo/predict")
+    connection.putheader("Content-Type", "application/octet-stream")
+    connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+    connection.endheaders()
+    # THEN the gateway answers 413 without reading it
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+    assert response.status == 413
+    assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_handler_exception_is_api_gateways_500(api: LocalApi, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, data, _ = request(api, "POST", "/v1/explode", b"{}", [("Content-Type", "application/json")])
+    assert status == 500
+    assert json.loads(data) == {"message": "Internal Server Error"}
+    assert "ValueError: boom" in capsys.readouterr().err
+
+
+def test_request_log_line_has_no_query_or_body(api: LocalApi, capsys: pytest.CaptureFixture[str]) -> None:
+    request(api, "POST", "/v1/echo/predict?mrn=12345", b'{"name": "Jane Doe"}', [("Content-Type", "application/json")])
+    err = capsys.readouterr().err
+    assert "POST /v1/echo/predict 200" in err
+    assert "12345" not in err and "Jane Doe" not in err
+
+
+def test_each_function_serves_its_own_routes(api: LocalApi) -> None:
+    status, _, data, _ = request(api, "GET", "/v1/other")
+    assert (status, data) == (200, b"other:medserve_fn_OtherFunction")  # a non-JSON body passes as is
+
+
+# ------------------------------------------------------------------------------ S3 triggers
+
+
+def _wait_for_lines(path: Path, count: int, seconds: float = 10.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            lines = path.read_text().splitlines()
+            if len(lines) >= count:
+                return [json.loads(line) for line in lines]
+        time.sleep(0.05)
+    raise AssertionError(f"no S3 event delivered within {seconds} s")
+
+
+def test_upload_under_the_prefix_invokes_the_function_with_an_s3_event(api: LocalApi) -> None:
+    assert api.aws is not None
+    bucket = api.aws.buckets["DataBucket"]
+    out = Path(api.invoker.spec("EchoFunction").environment["OUT_DIR"]) / "s3-events.jsonl"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=api.aws.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    # GIVEN objects outside the filter (wrong prefix, wrong suffix), then one inside it
+    s3.put_object(Bucket=bucket, Key="elsewhere/a.csv", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="uploads/echo/a.txt", Body=b"x")
+    key = "uploads/echo/my scan+1.csv"
+    put = s3.put_object(Bucket=bucket, Key=key, Body=b"age,sex\n61,F\n")
+    # THEN exactly one real-shaped S3 event arrives (moto filters at PUT time, in order)
+    events = _wait_for_lines(out, 1)
+    assert len(events) == 1
+    (record,) = events[0]["Records"]
+    assert record["eventSource"] == "aws:s3"
+    assert record["eventName"] == "ObjectCreated:Put"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["s3"]["bucket"]["name"] == bucket == "medserve-local-databucket"
+    assert record["s3"]["object"]["key"] == quote_plus(key)  # URL-encoded, exactly like AWS
+    assert record["s3"]["object"]["size"] == len(b"age,sex\n61,F\n")
+    assert record["s3"]["object"]["versionId"] == put["VersionId"]  # the bucket is versioned
+    assert record["s3"]["object"]["sequencer"]
+    assert record["s3"]["configurationId"] == "EchoFunction-0"
+
+
+def test_banner_has_urls_buckets_and_commands(api: LocalApi) -> None:
+    assert api.aws is not None
+    banner = api.banner()
+    assert api.url in banner and api.aws.endpoint_url in banner
+    assert "medserve-local-databucket" in banner
+    # the sample body of events/echo_predict.json, ready to paste
+    assert f"""curl -s -X POST {api.url}/v1/echo/predict -H 'content-type: application/json' -d '{{"records":[1,2]}}'""" in banner
+    assert "s3://medserve-local-databucket/uploads/echo/" in banner
+
+
+# --------------------------------------------------------------------------------- routing
+
+
+def test_route_table_matching() -> None:
+    table = RouteTable(
+        [
+            Route.create("GET", "/v1/models/{name}", "A"),
+            Route.create("GET", "/v1/models", "A"),
+            Route.create("ANY", "$default", "B"),
+        ]
+    )
+    match = table.match("GET", "/v1/models/x")
+    assert match is not None and match.path_parameters == {"name": "x"}
+    fallback = table.match("POST", "/v1/models/x")
+    assert fallback is not None and fallback.route.route_key == "$default"
+    assert table.match("GET", "/v1/models/x/y").route.function_id == "B"  # type: ignore[union-attr]
