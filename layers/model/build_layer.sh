@@ -77,6 +77,7 @@ mkdir -p "$TARGET"
 TARGET_FLAGS=(--only-binary=:all: --implementation cp --python-version 3.13)
 for minor in $(seq 28 -1 17); do TARGET_FLAGS+=(--platform "manylinux_2_${minor}_x86_64"); done
 TARGET_FLAGS+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64)
+export PIP_ROOT_USER_ACTION=ignore  # builds run as root in CI/containers; target is not the system
 PIP=("$PY" -m pip --disable-pip-version-check)
 
 install_from_cache() {
