@@ -65,14 +65,15 @@ def lambda_handler(event, context):
         },
     }
     if "requestContext" in event:
-        return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(answer)}
+        headers = {"content-type": "application/json"}
+        return {"statusCode": 200, "headers": headers, "body": json.dumps(answer)}
     return answer
 '''
 
-OTHER_APP = '''
+OTHER_APP = """
 def lambda_handler(event, context):
     return {"statusCode": 200, "body": "other:" + __name__}
-'''
+"""
 
 TEMPLATE = """
 AWSTemplateFormatVersion: 2010-09-09
@@ -176,7 +177,9 @@ def make_stack(root: Path) -> Path:
     (root / "echo" / "app.py").write_text(textwrap.dedent(ECHO_APP))
     (root / "other" / "app.py").write_text(textwrap.dedent(OTHER_APP))
     (root / "layer" / "echo_layer_helper.py").write_text("VALUE = 'from-layer'\n")
-    (root / "events" / "echo_predict.json").write_text('{"version": "2.0", "body": "{\\"records\\": [1, 2]}"}')
+    (root / "events" / "echo_predict.json").write_text(
+        '{"version": "2.0", "body": "{\\"records\\": [1, 2]}"}'
+    )
     template = root / "template.yaml"
     template.write_text(TEMPLATE.format(out_dir=root / "out"))
     return template

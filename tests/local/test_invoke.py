@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from medserve.local.invoke import Invoker, MarshalError, invoke_function, overrides_for
 from medserve.local.template import Template
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +17,9 @@ from urllib.parse import quote_plus, urlsplit
 
 import boto3
 import pytest
-
 from medserve.local.server import MAX_BODY_BYTES, LocalApi, Route, RouteTable
 from medserve.local.template import Template
+
 from tests.local.conftest import make_stack
 
 
@@ -69,7 +73,7 @@ def test_get_becomes_a_payload_2_event(api: LocalApi) -> None:
     # THEN the event is what API Gateway HTTP API (payload 2.0) sends
     assert event["version"] == "2.0"
     assert event["routeKey"] == "GET /v1/items/{id}"
-    assert event["rawPath"] == "/v1/items/a%20b"
+    assert event["rawPath"] == "/v1/items/a b"  # HTTP API decodes the path
     assert event["rawQueryString"] == "x=1&x=2&y=&secret=s3cr3t"
     assert event["queryStringParameters"] == {"x": "1,2", "y": "", "secret": "s3cr3t"}
     assert event["pathParameters"] == {"id": "a b"}
@@ -188,7 +192,13 @@ def test_handler_exception_is_api_gateways_500(api: LocalApi, capsys: pytest.Cap
 
 
 def test_request_log_line_has_no_query_or_body(api: LocalApi, capsys: pytest.CaptureFixture[str]) -> None:
-    request(api, "POST", "/v1/echo/predict?mrn=12345", b'{"name": "Jane Doe"}', [("Content-Type", "application/json")])
+    request(
+        api,
+        "POST",
+        "/v1/echo/predict?mrn=12345",
+        b'{"name": "Jane Doe"}',
+        [("Content-Type", "application/json")],
+    )
     err = capsys.readouterr().err
     assert "POST /v1/echo/predict 200" in err
     assert "12345" not in err and "Jane Doe" not in err
@@ -250,7 +260,8 @@ def test_banner_has_urls_buckets_and_commands(api: LocalApi) -> None:
     assert api.url in banner and api.aws.endpoint_url in banner
     assert "medserve-local-databucket" in banner
     # the sample body of events/echo_predict.json, ready to paste
-    assert f"""curl -s -X POST {api.url}/v1/echo/predict -H 'content-type: application/json' -d '{{"records":[1,2]}}'""" in banner
+    curl = f"curl -s -X POST {api.url}/v1/echo/predict -H 'content-type: application/json'"
+    assert curl + """ -d '{"records":[1,2]}'""" in banner
     assert "s3://medserve-local-databucket/uploads/echo/" in banner
 
 
@@ -270,3 +281,27 @@ def test_route_table_matching() -> None:
     fallback = table.match("POST", "/v1/models/x")
     assert fallback is not None and fallback.route.route_key == "$default"
     assert table.match("GET", "/v1/models/x/y").route.function_id == "B"  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------------ medserve serve
+
+
+def test_cli_serve_prints_the_banner_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    # GIVEN `medserve serve` on a free port
+    template = make_stack(tmp_path)
+    command = [sys.executable, "-m", "medserve.cli", "serve", "--port", "0", "--template", str(template)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # WHEN it is ready (first banner line) and gets a request
+        first_line = process.stdout.readline()  # type: ignore[union-attr]
+        url = first_line.split(": ", 1)[1].strip()
+        with urllib.request.urlopen(f"{url}/v1/other", timeout=30) as response:
+            assert response.read() == b"other:medserve_fn_OtherFunction"
+        # THEN SIGTERM stops it cleanly
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "stopped" in process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

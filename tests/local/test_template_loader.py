@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from medserve.local.template import (
     FunctionSpec,
     S3Trigger,
@@ -17,6 +16,7 @@ from medserve.local.template import (
     load_yaml,
     local_name,
 )
+
 from tests.helpers import REPO
 
 SMALL = """
@@ -138,7 +138,10 @@ def test_ref_resources_give_local_names(small: Template) -> None:
     assert small.resolve({"Ref": "Table"}) == "medserve-local-table"
     assert small.resolve({"Ref": "Thing"}) == "medserve-local-thing"
     # CloudFormation's Ref of a queue is its URL and of a topic its ARN: boto3 code needs those
-    assert small.resolve({"Ref": "Queue"}) == "https://sqs.us-east-1.amazonaws.com/123456789012/medserve-local-queue"
+    assert (
+        small.resolve({"Ref": "Queue"})
+        == "https://sqs.us-east-1.amazonaws.com/123456789012/medserve-local-queue"
+    )
     assert small.resolve({"Ref": "Topic"}) == "arn:aws:sns:us-east-1:123456789012:medserve-local-topic"
     assert small.physical_name("FifoQueue") == "medserve-local-fifoqueue.fifo"
     with pytest.raises(TemplateError, match="unknown"):

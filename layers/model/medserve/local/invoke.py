@@ -20,10 +20,10 @@ Contract of :meth:`Invoker.invoke` (and of :func:`invoke_function`, its one-call
 * its return value goes through JSON like Lambda's response (:class:`MarshalError` if it cannot);
   what it raises propagates unchanged.
 
-Invocations are serialised by one lock per :class:`Invoker`: ``os.environ``, ``sys.stdout`` and the
-working directory are process-wide, and a Lambda execution environment handles one event at a
-time anyway. ``Timeout`` is not enforced (a thread cannot be stopped); overruns are reported on
-stderr.
+Invocations are serialised by one process-wide lock, because ``os.environ``, ``sys.stdout`` and the
+working directory are process-wide (and a Lambda execution environment handles one event at a
+time anyway). So a handler must not wait on another local invocation, e.g. call the local API.
+``Timeout`` is not enforced (a thread cannot be stopped); overruns are reported on stderr.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ __all__ = [
 
 Handler = Callable[[Any, Any], Any]
 EnvVarsFile = Mapping[str, Mapping[str, Any]]  # sam's --env-vars: {"Fn": {...}, "Parameters": {...}}
+
+
+_PROCESS_LOCK = threading.RLock()  # guards os.environ, sys.stdout and the cwd during an invoke
 
 
 class MarshalError(TypeError):
@@ -251,7 +254,6 @@ class Invoker:
         self.env_vars = env_vars
         self._specs = template.functions()
         self._modules: dict[str, ModuleType] = {}
-        self._lock = threading.RLock()
 
     @property
     def specs(self) -> dict[str, FunctionSpec]:
@@ -289,7 +291,7 @@ class Invoker:
         """
         spec = self.spec(logical_id)
         payload = _marshal(event)  # the handler gets what Lambda would deserialise, never our object
-        with self._lock:
+        with _PROCESS_LOCK:
             environment = self.environment(logical_id, env_overrides)
             missing = [n for n in spec.unresolved_environment if n not in environment]
             if missing:

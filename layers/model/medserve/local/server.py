@@ -6,11 +6,12 @@ Contract of :class:`LocalApi` (``start()``/``stop()``, or ``with``):
   ``{name+}`` path parameters; ``$default`` catches what nothing else matches). As in API Gateway,
   the most specific route wins: more literal segments first, greedy and ``$default`` last;
 * a request becomes a **payload format 2.0** event (:func:`build_event`): ``version``,
-  ``routeKey``, ``rawPath``, ``rawQueryString``, ``cookies``, ``headers`` (lower-case names,
-  repeats comma-joined, ``cookie`` moved to ``cookies``, API Gateway's ``x-forwarded-*`` and
-  ``x-amzn-trace-id`` added), ``queryStringParameters`` (repeats comma-joined),
-  ``pathParameters``, ``requestContext`` and ``body``/``isBase64Encoded`` (base64 unless the
-  content type is textual: ``text/*``, JSON, XML, form, JavaScript);
+  ``routeKey``, ``rawPath`` (URL-decoded, as HTTP API delivers it), ``rawQueryString``,
+  ``cookies``, ``headers`` (lower-case names, repeats comma-joined, ``cookie`` moved to
+  ``cookies``, API Gateway's ``x-forwarded-*`` and ``x-amzn-trace-id`` added),
+  ``queryStringParameters`` (repeats comma-joined), ``pathParameters``, ``requestContext`` and
+  ``body``/``isBase64Encoded`` (base64 unless the content type is textual: ``text/*``, JSON, XML,
+  form, JavaScript; without a content type, text when the body is UTF-8);
 * the handler's answer is translated back as API Gateway does: a dict with ``statusCode`` is taken
   field by field (``headers``, ``multiValueHeaders``, ``cookies`` → ``Set-Cookie``, base64
   ``body``); any other value is sent as ``200`` JSON. Every response has ``apigw-requestid``;
@@ -42,7 +43,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -215,16 +216,16 @@ def build_event(
     forwarded = joined.get("x-forwarded-for")
     joined["x-forwarded-for"] = f"{forwarded}, {source_ip}" if forwarded else source_ip
     joined.setdefault("x-forwarded-proto", "http")
-    host = joined.get("host", "localhost")
-    domain = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    if ":" in host and not host.endswith("]"):
-        joined.setdefault("x-forwarded-port", host.rsplit(":", 1)[1])
+    authority = urlsplit("//" + joined.get("host", "localhost"))
+    domain = authority.hostname or "localhost"
+    if authority.port:
+        joined.setdefault("x-forwarded-port", str(authority.port))
     joined.setdefault("x-amzn-trace-id", f"Root=1-{int(epoch):08x}-{secrets.token_hex(12)}")
 
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": match.route.route_key,
-        "rawPath": raw_path,
+        "rawPath": unquote(raw_path),  # HTTP API (unlike REST APIs) delivers the path decoded
         "rawQueryString": raw_query,
     }
     if cookie_header:
@@ -503,7 +504,9 @@ class LocalApi:
                 self.aws.stop()
             raise
         self._httpd.api = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="medserve-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="medserve-http", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -632,15 +635,24 @@ def main_serve(args: argparse.Namespace) -> int:
         print(f"medserve serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
     stopping = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    previous = _on_sigterm(stopping.set)
     try:
         print(api.banner(), flush=True)
-        while not stopping.wait(0.5):
+        while not stopping.wait(0.5):  # a timed wait, so Ctrl-C (KeyboardInterrupt) gets through
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         api.stop()
         _log("stopped")
     return 0
+
+
+def _on_sigterm(callback: Callable[[], None]) -> Any:
+    """Call ``callback`` on SIGTERM (kill, docker stop); the previous handler, or None off the main thread."""
+    try:
+        return signal.signal(signal.SIGTERM, lambda *_: callback())
+    except ValueError:  # signals can only be handled in the main thread
+        return None
