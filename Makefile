@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint models layer bench clean help
+.PHONY: run test lint models models-if-missing layer bench clean help
 
 help:
 	@echo "make run    - install into .venv and serve the local API on http://$(HOST):$(PORT)"

@@ -143,7 +143,7 @@ class S3BatchProcessor:
         return {"object": ref, "status": status, "result_key": target}
 
     def _read(self, obj: dict[str, str]) -> S3Upload:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         kwargs: dict[str, Any] = {"Bucket": obj["bucket"], "Key": obj["key"]}
         if obj["version_id"]:
@@ -158,18 +158,18 @@ class S3BatchProcessor:
                 body=response["Body"].read(), content_type=response.get("ContentType", ""),
                 metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
             )
-        except ClientError as e:
+        except (ClientError, BotoCoreError) as e:
             raise UpstreamError("the uploaded object could not be read") from e
 
     def _write(self, bucket: str, key: str, body: dict[str, Any]) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.services.s3.put_object(
                 Bucket=bucket, Key=key, ContentType="application/json",
                 Body=json.dumps(body, allow_nan=False, separators=(",", ":")).encode(),
             )
-        except ClientError as e:
+        except (ClientError, BotoCoreError) as e:
             raise UpstreamError("the result could not be written") from e
 
 

@@ -33,9 +33,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "--env-vars", "-n", default=None, help="JSON file of environment overrides, as for sam local invoke"
     )
     invoke.add_argument(
-        "--embedded-aws",
+        "--aws",
         action="store_true",
-        help="create the template's buckets/tables in an in-process moto server and use it (no AWS account)",
+        help="use the AWS account the environment points at, as sam local invoke does "
+        "(default: an embedded moto server holding the template's buckets and tables, no account needed)",
     )
 
     models = sub.add_parser("models", help="the model registry")

@@ -94,7 +94,7 @@ class S3ModelStore:
         return self._client
 
     def _get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -102,16 +102,18 @@ class S3ModelStore:
             if e.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 return None
             raise UpstreamError("the model registry could not be read") from e
+        except BotoCoreError as e:  # no credentials, endpoint unreachable, timeouts
+            raise UpstreamError("the model registry could not be reached") from e
 
     def names(self) -> list[str]:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         names: list[str] = []
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=PREFIX, Delimiter="/"):
                 names += [p["Prefix"][len(PREFIX) : -1] for p in page.get("CommonPrefixes", [])]
-        except ClientError as e:
+        except (ClientError, BotoCoreError) as e:
             raise UpstreamError("the model registry could not be listed") from e
         return names
 
@@ -131,12 +133,12 @@ class S3ModelStore:
         return parse_card(raw, source=f"s3://{self.bucket}/{PREFIX}{name}/{version}/{CARD_FILE}")
 
     def download(self, card: ModelCard, dest: Path) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         key = f"{PREFIX}{card.name}/{card.version}/{card.artifact.file}"
         try:
             self.client.download_file(self.bucket, key, str(dest))
-        except ClientError as e:
+        except (ClientError, BotoCoreError) as e:
             raise UpstreamError("a model artifact could not be downloaded from the registry") from e
 
     def publish(self, directory: Path, alias: str | None) -> ModelCard:

@@ -381,7 +381,7 @@ def _stdout_to_stderr_fd() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _maybe_embedded_aws(invoker: Invoker, wanted: bool) -> Iterator[None]:
-    """With ``--embedded-aws``: the template's resources in moto for the duration of the invoke."""
+    """By default (no ``--aws``): the template's resources in moto for the duration of the invoke."""
     if not wanted:
         yield
         return
@@ -409,8 +409,9 @@ def _emit(value: Any, out: TextIO) -> None:
 def main_invoke(args: argparse.Namespace) -> int:
     """``medserve invoke``: 0 when the handler returned, 1 when it raised, 2 on bad input.
 
-    Like ``sam local invoke``, the function talks to whatever AWS the environment points at;
-    ``--embedded-aws`` gives it a fresh in-process moto with the template's resources instead.
+    By default the function gets a fresh in-process moto holding the template's resources, so an
+    invoke works offline with no account; ``--aws`` makes it talk to whatever AWS the environment
+    points at, as ``sam local invoke`` does.
 
     stdout carries exactly one JSON document: the return value, or Lambda's error object
     (``errorMessage``, ``errorType``, ``requestId``, ``stackTrace``). Everything else goes to stderr.
@@ -424,7 +425,7 @@ def main_invoke(args: argparse.Namespace) -> int:
         print(f"medserve invoke: {e}", file=sys.stderr)
         return 2
     request_id = str(uuid.uuid4())
-    with _stdout_to_stderr_fd(), _maybe_embedded_aws(invoker, getattr(args, "embedded_aws", False)):
+    with _stdout_to_stderr_fd(), _maybe_embedded_aws(invoker, not getattr(args, "aws", False)):
         try:
             result = invoker.invoke(args.function, event, request_id=request_id)
         except Exception as e:  # any handler failure is the function's answer, as in Lambda

@@ -1,0 +1,68 @@
+"""Every sample event in events/, invoked through template.yaml as `sam local invoke` would."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medserve.local.embedded import EmbeddedAWS
+from medserve.local.invoke import Invoker
+from medserve.local.template import Template
+from tests.helpers import REPO
+
+MANIFEST = yaml.safe_load((REPO / "events" / "manifest.yaml").read_text())
+
+
+def test_every_event_is_in_the_manifest():
+    on_disk = {p.name for p in (REPO / "events").glob("*.json")}
+    assert on_disk == set(MANIFEST)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    template = Template.load(REPO / "template.yaml")
+    invoker = Invoker(template)
+    with EmbeddedAWS(template, invoker) as aws:
+        yield invoker, aws
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_event_through_the_template(stack, name):
+    invoker, aws = stack
+    spec = MANIFEST[name]
+    event = json.loads((REPO / "events" / name).read_text())
+    s3 = aws.client("s3")
+    bucket = aws.buckets["UploadsBucket"]
+    if "s3_object" in spec:
+        # the event names the embedded uploads bucket; put the object it refers to there first
+        assert event["Records"][0]["s3"]["bucket"]["name"] == bucket
+        s3.put_object(Bucket=bucket, Key=spec["s3_object"]["key"],
+                      Body=(REPO / spec["s3_object"]["file"]).read_bytes())
+    result = invoker.invoke(spec["function"], event)
+    if "status" in spec:
+        assert result["statusCode"] == spec["status"], result
+        body = json.loads(result["body"])
+        if spec["status"] == 200:
+            assert "error" not in body
+        else:
+            assert body["error"]["code"] and body["request_id"]
+    if "result_key" in spec:
+        assert result["outcomes"][0]["status"] == "succeeded"
+        written = json.loads(s3.get_object(Bucket=bucket, Key=spec["result_key"])["Body"].read())
+        assert written["summary"]["rows"] > 0
+
+
+def test_medserve_invoke_cli_prints_the_200_response():
+    # the acceptance command, exactly as a user types it (offline: embedded AWS by default)
+    done = subprocess.run(
+        [sys.executable, "-m", "medserve.cli", "invoke", "TabularFunction", "--event", "events/tabular_predict.json"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    response = json.loads(done.stdout)
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["predictions"][0]["probability"] >= 0 and body["explanations"][0]["contributions"]
