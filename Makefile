@@ -34,6 +34,7 @@ run: $(VENV)/.installed models-if-missing
 	$(BIN)/medserve serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed models-if-missing
+	$(BIN)/ruff check layers functions training tests bench
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

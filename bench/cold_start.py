@@ -26,7 +26,7 @@ s.run(None, {{s.get_inputs()[0].name: np.zeros((1, 30))}})
 
 HANDLER = f"""
 import io, sys
-sys.path.insert(0, {str(REPO / 'bench')!r})
+sys.path.insert(0, {str(REPO / "bench")!r})
 out, sys.stdout = sys.stdout, io.StringIO()
 from _common import Context, load_handler, predict_event
 r = load_handler().lambda_handler(predict_event(1, False), Context())
@@ -37,8 +37,12 @@ PYTHON_ONLY = "pass"
 
 
 def spawn_seconds(code: str) -> float:
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO)
     return time.perf_counter() - t0
@@ -49,8 +53,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     results = {}
-    for name, code in [("python alone", PYTHON_ONLY), ("floor: imports + session + run", FLOOR),
-                       ("TabularFunction first response", HANDLER)]:
+    for name, code in [
+        ("python alone", PYTHON_ONLY),
+        ("floor: imports + session + run", FLOOR),
+        ("TabularFunction first response", HANDLER),
+    ]:
         spawn_seconds(code)  # warm the OS file cache; Lambda's is warm for its runtime too
         results[name] = statistics.median(spawn_seconds(code) for _ in range(args.runs))
     floor = results["floor: imports + session + run"]

@@ -20,7 +20,6 @@ os.environ.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")
 _real_stdout, sys.stdout = sys.stdout, io.StringIO()
 
 import numpy as np  # noqa: E402
-
 from _common import Context, load_handler, median_seconds, predict_event  # noqa: E402
 
 
@@ -41,12 +40,16 @@ def main() -> None:
         event = predict_event(records, explain)
         x = validate_records(card, json.loads(event["body"])["records"]).matrix
         feed = {card.inputs.tensor: x}
-        floor = median_seconds(lambda feed=feed: session.run([card.outputs.probability_tensor], feed), args.repeat)
+        floor = median_seconds(
+            lambda feed=feed: session.run([card.outputs.probability_tensor], feed), args.repeat
+        )
         if explain:  # the floor of an explanation: its batched evaluations in one bare run
             n = evaluations_per_record(len(card.inputs.features), card.explanation.permutations) * records
             big = {card.inputs.tensor: np.repeat(x, n // records, axis=0)}
-            floor += median_seconds(lambda big=big: session.run([card.outputs.probability_tensor], big),
-                                    max(args.repeat // 10, 20))
+            floor += median_seconds(
+                lambda big=big: session.run([card.outputs.probability_tensor], big),
+                max(args.repeat // 10, 20),
+            )
 
         def invoke(event=event) -> None:
             response = app.lambda_handler(event, Context())
@@ -61,8 +64,11 @@ def main() -> None:
     print("TabularFunction warm latency (median), handler vs bare session.run on the same input", file=out)
     print(f"{'records':>8} {'explain':>8} {'session.run ms':>15} {'handler ms':>11} {'ratio':>7}", file=out)
     for records, explain, floor, handler in rows:
-        print(f"{records:>8} {str(explain):>8} {floor * 1e3:>15.3f} {handler * 1e3:>11.3f} {handler / floor:>7.1f}",
-              file=out)
+        print(
+            f"{records:>8} {explain!s:>8} {floor * 1e3:>15.3f} {handler * 1e3:>11.3f} "
+            f"{handler / floor:>7.1f}",
+            file=out,
+        )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,13 @@ def http_event(
             "accountId": "123456789012",
             "apiId": "local",
             "domainName": "local",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "pytest"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "pytest",
+            },
             "requestId": f"req-{uuid.uuid4().hex[:12]}",
             "routeKey": f"{method} {route or path}",
             "stage": "$default",
@@ -80,24 +85,49 @@ def http_event(
     return event
 
 
-def s3_event(bucket: str, key: str, *, version_id: str | None = None, sequencer: str = "0055AED6DCD90281E5",
-             size: int = 0) -> dict[str, Any]:
+def s3_event(
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None = None,
+    sequencer: str = "0055AED6DCD90281E5",
+    size: int = 0,
+) -> dict[str, Any]:
     """An S3 ObjectCreated:Put notification as S3 sends it (key URL-encoded)."""
     from urllib.parse import quote_plus
 
-    obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "eTag": "0123456789abcdef",
-                           "sequencer": sequencer}
+    obj: dict[str, Any] = {
+        "key": quote_plus(key, safe="/"),
+        "size": size,
+        "eTag": "0123456789abcdef",
+        "sequencer": sequencer,
+    }
     if version_id:
         obj["versionId"] = version_id
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-22T13:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:EXAMPLE"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "EXAMPLE123456789", "x-amz-id-2": "EXAMPLE/ID"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "TabularUploads",
-               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": f"arn:aws:s3:::{bucket}"},
-               "object": obj},
-    }]}
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-11-22T13:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:EXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "EXAMPLE123456789", "x-amz-id-2": "EXAMPLE/ID"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "TabularUploads",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "EXAMPLE"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": obj,
+                },
+            }
+        ]
+    }
 
 
 def load_function(name: str) -> ModuleType:
@@ -114,4 +144,3 @@ def call(app_module: ModuleType, event: dict[str, Any], context: Any) -> tuple[i
     """Invoke a handler with an HTTP event and decode its JSON answer."""
     response = app_module.lambda_handler(event, context)
     return response["statusCode"], json.loads(response["body"])
-

@@ -60,7 +60,11 @@ _UNITS = {
     "symmetry": ("1", "nucleus symmetry"),
     "fractal dimension": ("1", "'coastline approximation' - 1"),
 }
-_STAT = {"mean": "mean over nuclei", "error": "standard error over nuclei", "worst": "mean of the three largest values"}
+_STAT = {
+    "mean": "mean over nuclei",
+    "error": "standard error over nuclei",
+    "worst": "mean of the three largest values",
+}
 
 
 def feature_name(raw: str) -> str:
@@ -173,7 +177,7 @@ def build(out: Path) -> dict:
     onnx.checker.check_model(onx)
 
     input_name = onx.graph.input[0].name
-    prob_name = [o.name for o in onx.graph.output if o.name != "label"][0]
+    prob_name = next(o.name for o in onx.graph.output if o.name != "label")
     scaler = model.named_steps["scale"]
     clf = model.named_steps["clf"]
     card = {
@@ -265,7 +269,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     card = build(args.out)
-    print(json.dumps({"model": card["name"], "version": card["version"], "metrics": card["metrics"]}, indent=2))
+    print(
+        json.dumps({"model": card["name"], "version": card["version"], "metrics": card["metrics"]}, indent=2)
+    )
 
 
 if __name__ == "__main__":

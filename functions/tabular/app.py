@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from medserve.api import create_app
 from medserve.api.tabular import router as tabular_router
 from medserve.batch import is_s3_event, process_s3_event

@@ -5,10 +5,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from medserve.registry import Registry, S3ModelStore
 from medserve.services import Services, set_services
+from moto import mock_aws
 
 UPLOADS = "medserve-test-uploads"
 MODELS = "medserve-test-models"
@@ -35,7 +34,8 @@ def aws() -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def services(aws, tmp_path) -> Services:
     registry = Registry(store=S3ModelStore(MODELS, aws["s3"]), cache_dir=tmp_path / "cache")
-    wired = Services(registry=registry, s3_client=aws["s3"], idempotency_table=TABLE,
-                     dynamodb_client=aws["dynamodb"])
+    wired = Services(
+        registry=registry, s3_client=aws["s3"], idempotency_table=TABLE, dynamodb_client=aws["dynamodb"]
+    )
     set_services(wired)
     return wired

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from medserve.errors import UpstreamError
+
 from tests.helpers import REPO, s3_event
 from tests.integration.conftest import UPLOADS
 
@@ -49,7 +49,9 @@ def test_jsonl_with_explanations_and_a_broken_line(aws, services, tabular_app, l
     assert body["summary"] == {"rows": 3, "succeeded": 2, "failed": 1}
     explained = body["results"][0]["explanation"]
     total = sum(c["contribution"] for c in explained["contributions"])
-    assert total == pytest.approx(explained["output"]["log_odds"] - explained["baseline"]["log_odds"], abs=1e-9)
+    assert total == pytest.approx(
+        explained["output"]["log_odds"] - explained["baseline"]["log_odds"], abs=1e-9
+    )
     assert body["results"][2]["error"]["code"] == "MALFORMED_ROW"
 
 

@@ -5,10 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from medserve.errors import ModelIntegrityError, ModelNotFound
 from medserve.registry import BUNDLED_DIR, Registry, S3ModelStore
 from medserve.runtime import sha256_file
+
 from tests.helpers import call, http_event
 from tests.integration.conftest import MODELS
 
@@ -102,15 +102,19 @@ def test_models_without_the_served_alias_are_not_listed(aws, tmp_path):
 
 def test_api_serves_the_s3_version(aws, services, tmp_path, tabular_app, lambda_context, record):
     S3ModelStore(MODELS, aws["s3"]).publish(model_dir(tmp_path, "2.0.0"), alias="production")
-    status, body = call(tabular_app, http_event("POST", "/v1/tabular/predict", {"records": [record]}),
-                        lambda_context)
+    status, body = call(
+        tabular_app, http_event("POST", "/v1/tabular/predict", {"records": [record]}), lambda_context
+    )
     assert status == 200 and body["model"]["version"] == "2.0.0"
     status, listing = call(tabular_app, http_event("GET", "/v1/models"), lambda_context)
     assert [(m["name"], m["version"], m["source"]) for m in listing["models"]] == [
-        ("breast-cancer-risk", "2.0.0", "s3")]
+        ("breast-cancer-risk", "2.0.0", "s3")
+    ]
 
 
 def test_registry_outage_is_a_502(aws, services, tabular_app, lambda_context, record):
     services.registry.store.bucket = "no-such-bucket"
-    status, body = call(tabular_app, http_event("POST", "/v1/tabular/predict", {"records": [record]}), lambda_context)
+    status, body = call(
+        tabular_app, http_event("POST", "/v1/tabular/predict", {"records": [record]}), lambda_context
+    )
     assert (status, body["error"]["code"]) == (502, "UPSTREAM_ERROR")

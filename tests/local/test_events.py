@@ -3,14 +3,13 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
-
 from medserve.local.embedded import EmbeddedAWS
 from medserve.local.invoke import Invoker
 from medserve.local.template import Template
+
 from tests.helpers import REPO
 
 MANIFEST = yaml.safe_load((REPO / "events" / "manifest.yaml").read_text())
@@ -39,8 +38,9 @@ def test_event_through_the_template(stack, name):
     if "s3_object" in spec:
         # the event names the embedded uploads bucket; put the object it refers to there first
         assert event["Records"][0]["s3"]["bucket"]["name"] == bucket
-        s3.put_object(Bucket=bucket, Key=spec["s3_object"]["key"],
-                      Body=(REPO / spec["s3_object"]["file"]).read_bytes())
+        s3.put_object(
+            Bucket=bucket, Key=spec["s3_object"]["key"], Body=(REPO / spec["s3_object"]["file"]).read_bytes()
+        )
     result = invoker.invoke(spec["function"], event)
     if "status" in spec:
         assert result["statusCode"] == spec["status"], result
@@ -58,8 +58,20 @@ def test_event_through_the_template(stack, name):
 def test_medserve_invoke_cli_prints_the_200_response():
     # the acceptance command, exactly as a user types it (offline: embedded AWS by default)
     done = subprocess.run(
-        [sys.executable, "-m", "medserve.cli", "invoke", "TabularFunction", "--event", "events/tabular_predict.json"],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "medserve.cli",
+            "invoke",
+            "TabularFunction",
+            "--event",
+            "events/tabular_predict.json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     response = json.loads(done.stdout)

@@ -7,9 +7,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
+
 from tests.helpers import REPO
 
 
@@ -22,7 +22,9 @@ def api():
 
 def request(api, method, path, body=None, content_type="application/json"):
     data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(api.url + path, data=data, method=method, headers={"content-type": content_type})
+    req = urllib.request.Request(
+        api.url + path, data=data, method=method, headers={"content-type": content_type}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
@@ -46,8 +48,22 @@ def test_predict_over_http(api):
     ("method", "path", "body", "content_type", "status", "code"),
     [
         ("POST", "/v1/tabular/predict", "{oops", "application/json", 400, "MALFORMED_REQUEST"),
-        ("POST", "/v1/tabular/predict", '{"records": [{"mean_radius": "x"}]}', "application/json", 422, "INVALID_INPUT"),
-        ("POST", "/v1/tabular/predict", '{"model": "nope", "records": [{}]}', "application/json", 404, "MODEL_NOT_FOUND"),
+        (
+            "POST",
+            "/v1/tabular/predict",
+            '{"records": [{"mean_radius": "x"}]}',
+            "application/json",
+            422,
+            "INVALID_INPUT",
+        ),
+        (
+            "POST",
+            "/v1/tabular/predict",
+            '{"model": "nope", "records": [{}]}',
+            "application/json",
+            404,
+            "MODEL_NOT_FOUND",
+        ),
         ("POST", "/v1/tabular/predict", "a,b", "text/csv", 415, "UNSUPPORTED_MEDIA_TYPE"),
         ("GET", "/v1/nothing", None, "application/json", 404, "ROUTE_NOT_FOUND"),
     ],
@@ -74,12 +90,17 @@ def test_model_routes_over_http(api):
 def test_upload_to_embedded_s3_is_scored(api):
     s3 = api.aws.client("s3")
     bucket = api.aws.buckets["UploadsBucket"]
-    s3.put_object(Bucket=bucket, Key="uploads/tabular/ward 3.csv",
-                  Body=(REPO / "events" / "data" / "tabular_batch.csv").read_bytes())
+    s3.put_object(
+        Bucket=bucket,
+        Key="uploads/tabular/ward 3.csv",
+        Body=(REPO / "events" / "data" / "tabular_batch.csv").read_bytes(),
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            result = json.loads(s3.get_object(Bucket=bucket, Key="results/tabular/ward 3.csv.json")["Body"].read())
+            result = json.loads(
+                s3.get_object(Bucket=bucket, Key="results/tabular/ward 3.csv.json")["Body"].read()
+            )
             break
         except s3.exceptions.NoSuchKey:
             time.sleep(0.2)

@@ -19,8 +19,12 @@ def test_models_and_card(tabular_app, lambda_context, card):
     assert status == 200
     [listed] = body["models"]
     assert listed == {**card.summary(), "source": "bundled"}
-    event = http_event("GET", "/v1/models/breast-cancer-risk", route="/v1/models/{name}",
-                       path_parameters={"name": "breast-cancer-risk"})
+    event = http_event(
+        "GET",
+        "/v1/models/breast-cancer-risk",
+        route="/v1/models/{name}",
+        path_parameters={"name": "breast-cancer-risk"},
+    )
     status, body = call(tabular_app, event, lambda_context)
     assert status == 200
     model = body["model"]
@@ -42,8 +46,9 @@ def test_predict_contract_shape(tabular_app, lambda_context, record, card):
         assert sum(prediction["probabilities"].values()) == pytest.approx(1.0)
         assert prediction["probability"] == prediction["probabilities"]["malignant"]
         contributions = sum(c["contribution"] for c in explanation["contributions"])
-        assert contributions == pytest.approx(explanation["output"]["log_odds"] - explanation["baseline"]["log_odds"],
-                                              abs=1e-9)
+        assert contributions == pytest.approx(
+            explanation["output"]["log_odds"] - explanation["baseline"]["log_odds"], abs=1e-9
+        )
         assert {c["feature"] for c in explanation["contributions"]} == set(card.feature_names)
 
 

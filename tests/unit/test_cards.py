@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from medserve.cards import parse_card
 from medserve.errors import InvalidModelCard
 from medserve.registry import BUNDLED_DIR, BundledModels

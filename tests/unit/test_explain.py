@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from medserve.explain import evaluations_per_record, shapley
 
 

@@ -1,6 +1,7 @@
 """No patient values in logs or metrics: requests carrying recognisable values leave none behind."""
 
 import json
+
 from tests.helpers import call, http_event
 
 MARKER = 13.579135  # a value no log line would contain by chance
@@ -9,7 +10,7 @@ MARKER = 13.579135  # a value no log line would contain by chance
 def test_logs_and_metrics_carry_no_feature_values(tabular_app, lambda_context, record, emitted):
     good = dict(record, mean_radius=MARKER)
     bad = dict(record, mean_radius=-MARKER, worst_area="PATIENT-SMITH-4711")
-    for body in ({"records": [good], "explain": True}, {"records": [bad]}, "{\"records\": [PATIENT-SMITH-4711"):
+    for body in ({"records": [good], "explain": True}, {"records": [bad]}, '{"records": [PATIENT-SMITH-4711'):
         call(tabular_app, http_event("POST", "/v1/tabular/predict", body), lambda_context)
     text = emitted()
     # logging did happen, with its structured keys

@@ -1,12 +1,13 @@
 from pathlib import Path
 
 import pytest
-
 from medserve.registry import BUNDLED_DIR
 from medserve.runtime import SessionCache, SessionKey, available_vcpus, sha256_file
 
 
-@pytest.mark.parametrize(("memory", "vcpus"), [("128", 1), ("1769", 1), ("1770", 2), ("3008", 2), ("10240", 6)])
+@pytest.mark.parametrize(
+    ("memory", "vcpus"), [("128", 1), ("1769", 1), ("1770", 2), ("3008", 2), ("10240", 6)]
+)
 def test_threads_follow_lambda_memory(monkeypatch, memory, vcpus):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
     assert available_vcpus() == vcpus

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-
 from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.registry import Registry
 from medserve.tabular import TabularModel, validate_record, validate_records
@@ -50,7 +49,7 @@ def test_integers_are_numbers(card, record):
 
 
 def test_outside_training_range_warns_without_refusing(card, record):
-    lo, hi = card.inputs.features[0].training_range
+    _, hi = card.inputs.features[0].training_range
     record["mean_radius"] = hi * 1.2
     _, issues, warnings = validate_record(card, record)
     assert issues == [] and warnings == ["mean_radius is outside the training range: the model extrapolates"]
@@ -83,7 +82,9 @@ def test_predictions_are_probabilities_with_the_card_threshold(model, card, reco
         assert p["probability"] == p["probabilities"]["malignant"]
         assert p["label"] == ("malignant" if p["probability"] >= threshold else "benign")
     # sklearn codes malignant as 0: the model agrees on nearly all of these real cases
-    agree = np.mean([(p["label"] == "malignant") == (t == 0) for p, t in zip(predictions, data.target[:50], strict=True)])
+    agree = np.mean(
+        [(p["label"] == "malignant") == (t == 0) for p, t in zip(predictions, data.target[:50], strict=True)]
+    )
     assert agree >= 0.9
 
 
@@ -92,7 +93,9 @@ def test_contributions_are_faithful_and_match_the_logistic_model(model, card, re
     explanation = model.explain(x)[0]
     total = sum(c["contribution"] for c in explanation["contributions"])
     # faithful: contributions add up to the model's log-odds minus the stated baseline
-    assert total == pytest.approx(explanation["output"]["log_odds"] - explanation["baseline"]["log_odds"], abs=1e-9)
+    assert total == pytest.approx(
+        explanation["output"]["log_odds"] - explanation["baseline"]["log_odds"], abs=1e-9
+    )
     p = model.predict(x)[0]["probability"]
     assert explanation["output"]["probability"] == pytest.approx(p, rel=1e-9)
     # and for logistic regression they are the closed-form Shapley values coef_j * (x_j - mean_j) / scale_j

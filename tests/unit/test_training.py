@@ -5,13 +5,17 @@ import subprocess
 import sys
 
 from medserve.registry import BUNDLED_DIR
+
 from tests.helpers import REPO
 
 
 def test_rebuild_reproduces_the_card(tmp_path):
     out = tmp_path / "breast-cancer-risk"
-    subprocess.run([sys.executable, str(REPO / "training" / "tabular_wdbc.py"), "--out", str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "training" / "tabular_wdbc.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
     built = json.loads((out / "card.json").read_text())
     bundled = json.loads((BUNDLED_DIR / "breast-cancer-risk" / "card.json").read_text())
     assert built["metrics"] == bundled["metrics"]

@@ -59,7 +59,7 @@ def result_key(key: str, modality: str, *, error: bool = False) -> str:
     prefix = f"uploads/{modality}/"
     if not key.startswith(prefix):
         raise ValueError("key is outside the modality's upload prefix")
-    return f"results/{modality}/{key[len(prefix):]}" + (".error.json" if error else ".json")
+    return f"results/{modality}/{key[len(prefix) :]}" + (".error.json" if error else ".json")
 
 
 def _object_identity(record: dict[str, Any]) -> dict[str, str]:
@@ -114,7 +114,9 @@ class S3BatchProcessor:
         for record in event.get("Records", []):
             identity = _object_identity(record)
             if not identity["key"].startswith(f"uploads/{self.modality}/") or identity["key"].endswith("/"):
-                logger.info("object outside the upload prefix skipped", extra={"object": object_ref(identity["key"])})
+                logger.info(
+                    "object outside the upload prefix skipped", extra={"object": object_ref(identity["key"])}
+                )
                 continue
             outcomes.append(self._run(obj=identity))
         return {"processed": len(outcomes), "outcomes": outcomes}
@@ -131,15 +133,21 @@ class S3BatchProcessor:
         except UpstreamError:
             raise  # S3 is failing: let Lambda retry, then the on-failure destination take it
         except MedserveError as e:
-            body = {"request_id": request_id, "source": _source(obj),
-                    "error": {"code": e.code, "message": e.message, "details": e.details}}
+            body = {
+                "request_id": request_id,
+                "source": _source(obj),
+                "error": {"code": e.code, "message": e.message, "details": e.details},
+            }
             target = result_key(obj["key"], self.modality, error=True)
             status = "failed"
         self._write(obj["bucket"], target, body)
         elapsed = (time.perf_counter() - started) * 1000
-        metrics.add_metric(name="BatchFiles" if status == "succeeded" else "BatchFileErrors",
-                           unit=MetricUnit.Count, value=1)
-        logger.info("s3 upload scored", extra={"object": ref, "status": status, "total_ms": round(elapsed, 2)})
+        metrics.add_metric(
+            name="BatchFiles" if status == "succeeded" else "BatchFileErrors", unit=MetricUnit.Count, value=1
+        )
+        logger.info(
+            "s3 upload scored", extra={"object": ref, "status": status, "total_ms": round(elapsed, 2)}
+        )
         return {"object": ref, "status": status, "result_key": target}
 
     def _read(self, obj: dict[str, str]) -> S3Upload:
@@ -154,8 +162,11 @@ class S3BatchProcessor:
                 raise PayloadTooLarge(f"uploads are limited to {MAX_OBJECT_BYTES // (1024 * 1024)} MB")
             response = self.services.s3.get_object(**kwargs)
             return S3Upload(
-                bucket=obj["bucket"], key=obj["key"], version_id=obj["version_id"] or None,
-                body=response["Body"].read(), content_type=response.get("ContentType", ""),
+                bucket=obj["bucket"],
+                key=obj["key"],
+                version_id=obj["version_id"] or None,
+                body=response["Body"].read(),
+                content_type=response.get("ContentType", ""),
                 metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
             )
         except (ClientError, BotoCoreError) as e:
@@ -166,7 +177,9 @@ class S3BatchProcessor:
 
         try:
             self.services.s3.put_object(
-                Bucket=bucket, Key=key, ContentType="application/json",
+                Bucket=bucket,
+                Key=key,
+                ContentType="application/json",
                 Body=json.dumps(body, allow_nan=False, separators=(",", ":")).encode(),
             )
         except (ClientError, BotoCoreError) as e:
@@ -180,7 +193,9 @@ def _source(obj: dict[str, str]) -> dict[str, Any]:
 _processors: dict[tuple[str, int], S3BatchProcessor] = {}
 
 
-def process_s3_event(event: dict[str, Any], context: Any, *, modality: str, score_file: ScoreFile) -> dict[str, Any]:
+def process_s3_event(
+    event: dict[str, Any], context: Any, *, modality: str, score_file: ScoreFile
+) -> dict[str, Any]:
     """Entry point for handlers: one processor per (modality, services) for the container's life."""
     services = get_services()
     key = (modality, id(services))

@@ -55,7 +55,9 @@ def _walks(x: np.ndarray, baseline: np.ndarray, perms: np.ndarray) -> np.ndarray
     return np.where(switched, x[None, None, :], baseline[None, None, :])
 
 
-def shapley(score: ScoreFn, records: np.ndarray, baseline: np.ndarray, permutations: int) -> list[Attribution]:
+def shapley(
+    score: ScoreFn, records: np.ndarray, baseline: np.ndarray, permutations: int
+) -> list[Attribution]:
     """Explain each row of ``records`` (n_records, n_features) against ``baseline``."""
     n_records, n = records.shape
     perms = _permutations(n, permutations)
@@ -77,7 +79,11 @@ def shapley(score: ScoreFn, records: np.ndarray, baseline: np.ndarray, permutati
         f_base, f_x = v[0], v[1]
         # Value along each walk: baseline, the n-1 intermediate records, then x.
         walk = np.concatenate(
-            [np.full((len(perms), 1), f_base), v[2:].reshape(len(perms), n - 1), np.full((len(perms), 1), f_x)],
+            [
+                np.full((len(perms), 1), f_base),
+                v[2:].reshape(len(perms), n - 1),
+                np.full((len(perms), 1), f_x),
+            ],
             axis=1,
         )
         deltas = np.diff(walk, axis=1)  # deltas[p, k]: change when perms[p, k] switched

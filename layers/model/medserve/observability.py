@@ -21,8 +21,13 @@ tracer = Tracer(service=SERVICE)
 # Library loggers that write request contents at DEBUG: powertools logs every route's parsed
 # arguments (the records themselves), botocore logs request and response bodies. Whatever level the
 # function's log configuration sets, they never go below INFO/WARNING here.
-for _name, _level in {"aws_lambda_powertools": logging.INFO, "botocore": logging.WARNING,
-                      "boto3": logging.WARNING, "urllib3": logging.WARNING, "s3transfer": logging.WARNING}.items():
+for _name, _level in {
+    "aws_lambda_powertools": logging.INFO,
+    "botocore": logging.WARNING,
+    "boto3": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "s3transfer": logging.WARNING,
+}.items():
     logging.getLogger(_name).setLevel(_level)
 
 __all__ = ["MetricUnit", "logger", "metrics", "tracer"]

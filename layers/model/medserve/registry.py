@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from medserve.cards import CARD_FILE, MODEL_FILE, ModelCard, load_card, parse_card
+from medserve.cards import CARD_FILE, ModelCard, load_card, parse_card
 from medserve.errors import InvalidModelCard, ModelIntegrityError, ModelNotFound, UpstreamError
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.runtime import SessionCache, SessionKey, sha256_file
@@ -218,7 +218,9 @@ class Registry:
         if card is None:
             card = self.store.card(name, version) if self.store else None
             if card is None:
-                raise ModelNotFound(f"model '{name}' version '{version}' named by alias '{self.alias}' is missing")
+                raise ModelNotFound(
+                    f"model '{name}' version '{version}' named by alias '{self.alias}' is missing"
+                )
             if card.name != name or card.version != version:
                 raise InvalidModelCard(f"card at models/{name}/{version}/ names another model or version")
             self._s3_cards[(name, version)] = card
@@ -289,8 +291,11 @@ class Registry:
             os.replace(tmp, path)
             logger.info(
                 "model downloaded",
-                extra={"model": card.name, "version": card.version,
-                       "hash_ms": round((time.perf_counter() - started) * 1000, 2)},
+                extra={
+                    "model": card.name,
+                    "version": card.version,
+                    "hash_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
             )
         finally:
             if os.path.exists(tmp):
@@ -310,8 +315,10 @@ class Registry:
     @staticmethod
     def _integrity_failure(card: ModelCard, source: str) -> None:
         metrics.add_metric(name="ModelIntegrityFailure", unit=MetricUnit.Count, value=1)
-        logger.error("model artifact sha256 mismatch", extra={"model": card.name, "version": card.version,
-                                                               "source": source})
+        logger.error(
+            "model artifact sha256 mismatch",
+            extra={"model": card.name, "version": card.version, "source": source},
+        )
         raise ModelIntegrityError(
             f"model '{card.name}' version '{card.version}' failed its integrity check and will not be served"
         )

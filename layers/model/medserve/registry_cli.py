@@ -23,9 +23,13 @@ def _registry(bucket: str | None) -> Registry:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = [(c.name, c.version, c.modality, c.task, c.placement, src) for c, src in _registry(args.bucket).cards()]
-    widths = [max(len(str(r[i])) for r in [("name", "version", "modality", "task", "placement", "source"), *rows])
-              for i in range(6)]
+    rows = [
+        (c.name, c.version, c.modality, c.task, c.placement, src) for c, src in _registry(args.bucket).cards()
+    ]
+    widths = [
+        max(len(str(r[i])) for r in [("name", "version", "modality", "task", "placement", "source"), *rows])
+        for i in range(6)
+    ]
     for row in [("name", "version", "modality", "task", "placement", "source"), *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
     return 0
@@ -44,12 +48,17 @@ def _build(args: argparse.Namespace) -> int:
             continue
         path = REPO_ROOT / script
         if not path.exists():
-            print(f"medserve: {script} not found (is this a clone of the medserve repository?)", file=sys.stderr)
+            print(
+                f"medserve: {script} not found (is this a clone of the medserve repository?)", file=sys.stderr
+            )
             return 2
         print(f"building {name} with {script} -> {target}", file=sys.stderr)
         done = subprocess.run([sys.executable, str(path), "--out", str(target)], check=False)
         if done.returncode != 0:
-            print(f"medserve: building {name} failed (the 'train' extra installs its dependencies)", file=sys.stderr)
+            print(
+                f"medserve: building {name} failed (the 'train' extra installs its dependencies)",
+                file=sys.stderr,
+            )
             return done.returncode
     return 0
 

@@ -44,7 +44,9 @@ class ValidatedRecords:
     warnings: list[list[str]] = field(default_factory=list)
 
 
-def validate_record(card: ModelCard, record: Mapping[str, Any], index: int | None = None) -> tuple[list[float], list[Issue], list[str]]:
+def validate_record(
+    card: ModelCard, record: Mapping[str, Any], index: int | None = None
+) -> tuple[list[float], list[Issue], list[str]]:
     """Check one record against the card: values in card order, issues, and warnings."""
     issues: list[Issue] = []
     warnings: list[str] = []
@@ -101,8 +103,10 @@ def _fast_matrix(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> Valid
         return None
     tlo, thi = _bounds(card, "training_range")
     outside = (x < tlo) | (x > thi)
-    warnings = [[f"{names[j]} is outside the training range: the model extrapolates" for j in np.flatnonzero(row)]
-                for row in outside]
+    warnings = [
+        [f"{names[j]} is outside the training range: the model extrapolates" for j in np.flatnonzero(row)]
+        for row in outside
+    ]
     return ValidatedRecords(x, warnings)
 
 
@@ -131,7 +135,9 @@ def validate_records(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> V
     if all_issues:
         details = [issue.as_detail() for issue in all_issues[:MAX_ISSUES_REPORTED]]
         more = len(all_issues) - len(details)
-        message = f"{len(all_issues)} invalid field(s) in records" + (f"; first {len(details)} listed" if more else "")
+        message = f"{len(all_issues)} invalid field(s) in records" + (
+            f"; first {len(details)} listed" if more else ""
+        )
         raise InvalidInput(message, details)
     return ValidatedRecords(np.asarray(rows, dtype=np.float64), warnings)
 
@@ -143,13 +149,16 @@ class TabularModel:
         self.loaded = loaded
         self.card = loaded.card
         self._dtype = np.float64 if self.card.inputs.dtype == "float64" else np.float32
-        self._positive = self.card.outputs.labels.index(self.card.outputs.positive_label or self.card.outputs.labels[-1])
+        self._positive = self.card.outputs.labels.index(
+            self.card.outputs.positive_label or self.card.outputs.labels[-1]
+        )
         self._baseline = np.array([f.baseline for f in self.card.inputs.features], dtype=np.float64)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(n, n_labels) class probabilities, one ``session.run``."""
         out = self.loaded.session.run(
-            [self.card.outputs.probability_tensor], {self.card.inputs.tensor: x.astype(self._dtype, copy=False)}
+            [self.card.outputs.probability_tensor],
+            {self.card.inputs.tensor: x.astype(self._dtype, copy=False)},
         )[0]
         return np.asarray(out, dtype=np.float64)
 
@@ -183,8 +192,11 @@ class TabularModel:
         for i, att in enumerate(shapley(self._score, x, self._baseline, permutations)):
             order = np.argsort(-np.abs(att.contributions), kind="stable")
             contributions = [
-                {"feature": names[j], "contribution": float(att.contributions[j]),
-                 "direction": "raises risk" if att.contributions[j] > 0 else "lowers risk"}
+                {
+                    "feature": names[j],
+                    "contribution": float(att.contributions[j]),
+                    "direction": "raises risk" if att.contributions[j] > 0 else "lowers risk",
+                }
                 for j in order
             ]
             raising = [c["feature"] for c in contributions if c["contribution"] > 0][:3]
@@ -194,8 +206,11 @@ class TabularModel:
                     "index": i,
                     "method": "shapley-permutation",
                     "space": "log-odds",
-                    "baseline": {"description": "training-set mean record", "log_odds": att.base_value,
-                                 "probability": _sigmoid(att.base_value)},
+                    "baseline": {
+                        "description": "training-set mean record",
+                        "log_odds": att.base_value,
+                        "probability": _sigmoid(att.base_value),
+                    },
                     "output": {"log_odds": att.output_value, "probability": _sigmoid(att.output_value)},
                     "contributions": contributions,
                     "summary": _summary(raising, lowering),
@@ -216,6 +231,8 @@ def _summary(raising: list[str], lowering: list[str]) -> str:
         parts.append("raised most by " + ", ".join(raising))
     if lowering:
         parts.append("lowered most by " + ", ".join(lowering))
-    return ("Risk relative to the average training case " + "; ".join(parts) + ".") if parts else (
-        "No feature moves the risk away from the average training case."
+    return (
+        ("Risk relative to the average training case " + "; ".join(parts) + ".")
+        if parts
+        else ("No feature moves the risk away from the average training case.")
     )

@@ -98,8 +98,11 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
                 entry[RECORD_ID] = row.pop(RECORD_ID)
             values, issues, warns = validate_record(model.card, row)
             if issues:
-                entry["error"] = {"code": "INVALID_INPUT", "message": f"{len(issues)} invalid field(s)",
-                                  "details": [i.as_detail() for i in issues]}
+                entry["error"] = {
+                    "code": "INVALID_INPUT",
+                    "message": f"{len(issues)} invalid field(s)",
+                    "details": [i.as_detail() for i in issues],
+                }
             else:
                 valid_at.append(len(results))
                 valid_rows.append(values)

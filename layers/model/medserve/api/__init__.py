@@ -33,8 +33,9 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
 
     @app.get("/v1/openapi.json", include_in_schema=False)
     def openapi():  # no return annotation: powertools would try to model Response itself
-        schema = app.get_openapi_json_schema(title=OPENAPI_TITLE, version=__version__,
-                                             description=OPENAPI_DESCRIPTION)
+        schema = app.get_openapi_json_schema(
+            title=OPENAPI_TITLE, version=__version__, description=OPENAPI_DESCRIPTION
+        )
         return Response(200, content_types.APPLICATION_JSON, schema)
 
     return app

@@ -5,7 +5,6 @@
 import os
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -16,14 +15,20 @@ from medserve.services import get_services
 
 router = APIGatewayHttpRouter()
 
-_CARD = {200: {"description": "the model card", "content": {"application/json": {"model": CardEnvelope}}},
-         404: {"description": "unknown model", "content": {"application/json": {"model": ErrorEnvelope}}}}
+_CARD = {
+    200: {"description": "the model card", "content": {"application/json": {"model": CardEnvelope}}},
+    404: {"description": "unknown model", "content": {"application/json": {"model": ErrorEnvelope}}},
+}
 
 
 @router.get("/v1/health", summary="liveness", tags=["service"])
 def health() -> Health:
-    return Health(status="ok", service="medserve", version=__version__,
-                  function=os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    return Health(
+        status="ok",
+        service="medserve",
+        version=__version__,
+        function=os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+    )
 
 
 @router.get("/v1/models", summary="every servable model", tags=["models"])

@@ -43,10 +43,14 @@ def json_response(status: int, body: dict[str, Any]) -> Response:
 def error_response(app: APIGatewayHttpResolver, error: MedserveError) -> Response:
     kind = "ClientErrors" if error.status < 500 else "ServerErrors"
     metrics.add_metric(name=kind, unit=MetricUnit.Count, value=1)
-    logger.info("request refused" if error.status < 500 else "upstream failure",
-                extra={"status": error.status, "error_code": error.code})
-    body = {"request_id": request_id(app),
-            "error": {"code": error.code, "message": error.message, "details": error.details}}
+    logger.info(
+        "request refused" if error.status < 500 else "upstream failure",
+        extra={"status": error.status, "error_code": error.code},
+    )
+    body = {
+        "request_id": request_id(app),
+        "error": {"code": error.code, "message": error.message, "details": error.details},
+    }
     return json_response(error.status, body)
 
 
@@ -58,8 +62,10 @@ def _from_validation(exc: RequestValidationError) -> MedserveError:
     if any(tuple(e.get("loc", ()))[:2] == ("body",) and e.get("type") in body_shape for e in errors):
         return MalformedRequest("the request body must be a JSON object")
     # pydantic's ``msg`` describes the expectation, never the input; ``input`` is never echoed.
-    details = [{"field": _field_path(e.get("loc", ())), "issue": e.get("msg", e.get("type", "invalid"))}
-               for e in errors]
+    details = [
+        {"field": _field_path(e.get("loc", ())), "issue": e.get("msg", e.get("type", "invalid"))}
+        for e in errors
+    ]
     return InvalidInput("the request does not match the schema", details)
 
 
@@ -97,7 +103,12 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             "unhandled error",
             extra={"error_type": type(exc).__name__, "frames": traceback.format_tb(exc.__traceback__)},
         )
-        body = {"request_id": request_id(app),
-                "error": {"code": "INTERNAL", "message": "internal error; quote the request_id to support",
-                          "details": []}}
+        body = {
+            "request_id": request_id(app),
+            "error": {
+                "code": "INTERNAL",
+                "message": "internal error; quote the request_id to support",
+                "details": [],
+            },
+        }
         return json_response(500, body)

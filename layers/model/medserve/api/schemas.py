@@ -21,7 +21,10 @@ class TabularPredictRequest(_Wire):
     def __repr__(self) -> str:
         # Never the records: powertools formats route arguments into a debug f-string on every
         # call (evaluated even when DEBUG is off), and a repr must not carry patient values.
-        return f"TabularPredictRequest(model={self.model!r}, records=<{len(self.records)}>, explain={self.explain})"
+        return (
+            f"TabularPredictRequest(model={self.model!r}, records=<{len(self.records)}>, "
+            f"explain={self.explain})"
+        )
 
     __str__ = __repr__
 

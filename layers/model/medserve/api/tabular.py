@@ -5,7 +5,6 @@
 import time
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -19,20 +18,29 @@ router = APIGatewayHttpRouter()
 
 
 def _errors(*codes: int) -> dict:
-    return {c: {"description": d, "content": {"application/json": {"model": ErrorEnvelope}}}
-            for c, d in {400: "malformed JSON", 404: "unknown model", 413: "too many records",
-                         422: "invalid records"}.items() if c in codes}
+    return {
+        c: {"description": d, "content": {"application/json": {"model": ErrorEnvelope}}}
+        for c, d in {
+            400: "malformed JSON",
+            404: "unknown model",
+            413: "too many records",
+            422: "invalid records",
+        }.items()
+        if c in codes
+    }
 
 
 @router.post(
     "/v1/tabular/predict",
     summary="risk prediction for tabular records",
     tags=["tabular"],
-    responses={200: {"description": "predictions", "content": {"application/json": {"model": PredictEnvelope}}},
-               **_errors(400, 404, 413, 422)},
+    responses={
+        200: {"description": "predictions", "content": {"application/json": {"model": PredictEnvelope}}},
+        **_errors(400, 404, 413, 422),
+    },
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
-def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):  # noqa: ANN201 (documented via responses=)
+def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
     started = time.perf_counter()
     registry = get_services().registry
     name = request.model or registry.default_name("tabular")
@@ -55,9 +63,16 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):  # noqa:
     }
     metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=len(predictions))
     metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=timing["total"])
-    logger.info("tabular prediction", extra={"model": model.card.name, "version": model.card.version,
-                                             "records": len(predictions), "explain": request.explain,
-                                             "total_ms": round(timing["total"], 3)})
+    logger.info(
+        "tabular prediction",
+        extra={
+            "model": model.card.name,
+            "version": model.card.version,
+            "records": len(predictions),
+            "explain": request.explain,
+            "total_ms": round(timing["total"], 3),
+        },
+    )
     body = {
         "request_id": request_id(router),
         "model": model.loaded.envelope(),
