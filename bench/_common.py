@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 EVENT = REPO / "events" / "tabular_predict.json"
 
 
-class Context:
-    function_name = "medserve-TabularFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 1769
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:medserve-TabularFunction"
-    log_group_name = "/aws/lambda/medserve-TabularFunction"
-    log_stream_name = "bench"
+def load_handler() -> tuple[Callable[[dict[str, Any], Any], Any], Callable[[], Any]]:
+    """TabularFunction's handler as template.yaml names it, and a factory of its Lambda contexts."""
+    from medserve.local.invoke import Invoker, LambdaContext
+    from medserve.local.template import Template
 
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("medserve_bench_tabular", REPO / "functions/tabular/app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    template = Template.load(REPO / "template.yaml")
+    spec = template.functions()["TabularFunction"]
+    return Invoker(template).handler("TabularFunction"), lambda: LambdaContext.for_function(spec)
 
 
 def predict_event(records: int = 1, explain: bool = False) -> dict[str, Any]:

@@ -24,12 +24,19 @@ s = ort.InferenceSession({str(MODEL)!r}, providers=["CPUExecutionProvider"])
 s.run(None, {{s.get_inputs()[0].name: np.zeros((1, 30))}})
 """
 
+# What the Lambda runtime does: /var/task (CodeUri) and /opt/python (the layer) on sys.path,
+# `import app`, call the handler. No medserve.local tooling: it is not in the layer.
 HANDLER = f"""
-import io, sys
-sys.path.insert(0, {str(REPO / "bench")!r})
+import io, json, sys, types
+sys.path[:0] = [{str(REPO / "functions/tabular")!r}, {str(REPO / "layers/model")!r}]
 out, sys.stdout = sys.stdout, io.StringIO()
-from _common import Context, load_handler, predict_event
-r = load_handler().lambda_handler(predict_event(1, False), Context())
+import app
+event = json.load(open({str(REPO / "events/tabular_predict.json")!r}))
+context = types.SimpleNamespace(function_name="TabularFunction", function_version="$LATEST",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:TabularFunction",
+    memory_limit_in_mb="1769", aws_request_id="bench", log_group_name="/aws/lambda/TabularFunction",
+    log_stream_name="bench", get_remaining_time_in_millis=lambda: 30000)
+r = app.lambda_handler(event, context)
 assert r["statusCode"] == 200, r
 """
 

@@ -20,7 +20,7 @@ os.environ.setdefault("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")
 _real_stdout, sys.stdout = sys.stdout, io.StringIO()
 
 import numpy as np  # noqa: E402
-from _common import Context, load_handler, median_seconds, predict_event  # noqa: E402
+from _common import load_handler, median_seconds, predict_event  # noqa: E402
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1000)
     args = parser.parse_args()
 
-    app = load_handler()
+    lambda_handler, context = load_handler()
     from medserve.explain import evaluations_per_record
     from medserve.services import get_services
     from medserve.tabular import validate_records
@@ -52,7 +52,7 @@ def main() -> None:
             )
 
         def invoke(event=event) -> None:
-            response = app.lambda_handler(event, Context())
+            response = lambda_handler(event, context())
             assert response["statusCode"] == 200, response
             sys.stdout.seek(0)
             sys.stdout.truncate()

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, FakeLambdaContext, load_function
+from tests import helpers
+from tests.helpers import REPO
 
 for _var, _value in {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -28,13 +29,13 @@ for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "MODELS_BUCKET", "IDEMPOTENCY_TA
 
 
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> Any:
+    return helpers.lambda_context()
 
 
 @pytest.fixture(scope="session")
 def tabular_app() -> ModuleType:
-    return load_function("tabular")
+    return helpers.stack().module("TabularFunction")
 
 
 @pytest.fixture(autouse=True)

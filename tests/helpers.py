@@ -1,36 +1,18 @@
-"""Test helpers: real-shaped Lambda contexts and AWS events, and handler loading."""
+"""Test helpers: real-shaped AWS events, and the template's functions and Lambda contexts."""
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from medserve.local.invoke import Invoker, LambdaContext
+from medserve.local.template import Template
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class FakeLambdaContext:
-    """Real-shaped Lambda context (what powertools reads from it)."""
-
-    function_name: str = "medserve-TabularFunction"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1769
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:medserve-TabularFunction"
-    aws_request_id: str = ""
-    log_group_name: str = "/aws/lambda/medserve-TabularFunction"
-    log_stream_name: str = "2026/11/22/[$LATEST]0123456789abcdef"
-
-    def __post_init__(self) -> None:
-        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 def http_event(
@@ -130,14 +112,14 @@ def s3_event(
     }
 
 
-def load_function(name: str) -> ModuleType:
-    """Import ``functions/<name>/app.py`` under a unique module name (every handler is app.py)."""
-    path = REPO / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"medserve_test_fn_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def stack() -> Invoker:
+    """The functions of template.yaml, resolved (Handler, CodeUri, Layers) as Lambda would."""
+    return Invoker(Template.load(REPO / "template.yaml"))
+
+
+def lambda_context(function: str = "TabularFunction") -> LambdaContext:
+    """The context object the Python runtime passes, for ``function`` of template.yaml."""
+    return LambdaContext.for_function(Template.load(REPO / "template.yaml").functions()[function])
 
 
 def call(app_module: ModuleType, event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]:

@@ -302,20 +302,27 @@ class Invoker:
                 contextlib.redirect_stdout(sys.stderr),
                 _working_directory(spec.code_uri),
             ):
-                handler = self._handler(spec)  # the init phase does not count against Timeout
+                handler = self.handler(logical_id)  # the init phase does not count against Timeout
                 result = handler(payload, LambdaContext.for_function(spec, request_id=request_id))
             elapsed = time.monotonic() - started
         if elapsed > spec.timeout:
             _warn(f"{logical_id} ran {elapsed:.1f} s, over its Timeout of {spec.timeout} s (Lambda stops it)")
         return _marshal(result)
 
-    def _handler(self, spec: FunctionSpec) -> Handler:
+    def module(self, logical_id: str) -> ModuleType:
+        """The function's handler module, imported once (a warm container keeps its module)."""
+        spec = self.spec(logical_id)
         module = self._modules.get(spec.logical_id)
         if module is None:
             _install_paths(spec)
             module = _import_handler_module(spec)
             self._modules[spec.logical_id] = module
-        handler = getattr(module, spec.function_name, None)
+        return module
+
+    def handler(self, logical_id: str) -> Handler:
+        """The function's handler callable, resolved from ``Handler`` in the template."""
+        spec = self.spec(logical_id)
+        handler = getattr(self.module(logical_id), spec.function_name, None)
         if not callable(handler):
             raise TemplateError(
                 f"{spec.logical_id}: {spec.handler!r} is not a function of {spec.module_name}"
