@@ -190,16 +190,16 @@ def _source(obj: dict[str, str]) -> dict[str, Any]:
     return {"bucket": obj["bucket"], "key": obj["key"], "version_id": obj["version_id"] or None}
 
 
-_processors: dict[tuple[str, int], S3BatchProcessor] = {}
+_processors: dict[str, S3BatchProcessor] = {}
 
 
 def process_s3_event(
     event: dict[str, Any], context: Any, *, modality: str, score_file: ScoreFile
 ) -> dict[str, Any]:
-    """Entry point for handlers: one processor per (modality, services) for the container's life."""
+    """Entry point for handlers: one processor per modality for the container's life (rebuilt
+    only when the services it was built with are replaced, as tests do)."""
     services = get_services()
-    key = (modality, id(services))
-    processor = _processors.get(key)
-    if processor is None or processor.score_file is not score_file:
-        processor = _processors[key] = S3BatchProcessor(modality, score_file, services)
+    processor = _processors.get(modality)
+    if processor is None or processor.services is not services or processor.score_file is not score_file:
+        processor = _processors[modality] = S3BatchProcessor(modality, score_file, services)
     return processor.handle(event, context)
