@@ -34,6 +34,12 @@ class RouteNotFound(MedserveError):
     status, code = 404, "ROUTE_NOT_FOUND"
 
 
+class JobNotFound(MedserveError):
+    """No job with that id (never created, malformed id, or expired by the jobs table's TTL)."""
+
+    status, code = 404, "JOB_NOT_FOUND"
+
+
 class PayloadTooLarge(MedserveError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 
@@ -62,3 +68,21 @@ class InvalidModelCard(MedserveError):
     """A card fails validation when published or loaded (a publisher's error, not a caller's)."""
 
     status, code = 422, "INVALID_MODEL_CARD"
+
+
+class Throttled(MedserveError):
+    """An upstream (SageMaker) kept throttling after our bounded retries: the caller may retry."""
+
+    status, code = 429, "THROTTLED"
+
+
+class UpstreamTimeout(UpstreamError):
+    """An upstream did not answer within the time the HTTP API leaves us."""
+
+    status, code = 504, "UPSTREAM_TIMEOUT"
+
+
+class OffloadUnavailable(MedserveError):
+    """The model runs on a SageMaker endpoint this deployment has not configured."""
+
+    status, code = 503, "OFFLOAD_UNAVAILABLE"

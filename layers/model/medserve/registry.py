@@ -38,7 +38,7 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "medserve" / "models"
 PREFIX = "models/"
 
-Source = Literal["bundled", "s3"]
+Source = Literal["bundled", "s3", "endpoint"]  # endpoint: loaded by a SageMaker container
 
 
 @dataclass(frozen=True)
@@ -257,10 +257,15 @@ class Registry:
         return candidates[0]
 
     # -- loading ------------------------------------------------------------------------------
-    def load(self, name: str, modality: str | None = None) -> LoadedModel:
+    def resolve(self, name: str, modality: str | None = None) -> tuple[ModelCard, Source]:
+        """The card a name serves (no download, no session): enough to validate and route."""
         card, source = self.card(name)
         if modality is not None and card.modality != modality:
             raise ModelNotFound(f"model '{name}' is a {card.modality} model, not a {modality} one")
+        return card, source
+
+    def load(self, name: str, modality: str | None = None) -> LoadedModel:
+        card, source = self.resolve(name, modality)
         path = self._artifact(card, source)
         session = self.sessions.get(SessionKey(card.name, card.version, card.artifact.sha256), path)
         return LoadedModel(card=card, source=source, session=session)

@@ -70,7 +70,19 @@ class SessionCache:
         return len(self._sessions)
 
 
-def create_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
+def execution_providers() -> list[str]:
+    """CUDA when this onnxruntime build and machine have it (a SageMaker GPU endpoint), else CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def create_session(
+    model_path: Path, threads: int | None = None, providers: list[str] | None = None
+) -> ort.InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -80,4 +92,6 @@ def create_session(model_path: Path, threads: int | None = None) -> ort.Inferenc
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: warnings may echo shapes, never data, but are noise
-    return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(model_path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+    )

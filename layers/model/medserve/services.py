@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from medserve.offload import OffloadConfig, SageMakerRuntime
 from medserve.registry import Registry
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ class Services:
     s3_client: Any = None  # S3Client, created on first use
     idempotency_table: str = field(default_factory=lambda: os.environ.get("IDEMPOTENCY_TABLE", ""))
     dynamodb_client: Any = None
+    offload: OffloadConfig = field(default_factory=OffloadConfig.from_env)
+    sagemaker: SageMakerRuntime = field(default_factory=SageMakerRuntime)  # client built on first use
 
     @property
     def s3(self) -> S3Client:

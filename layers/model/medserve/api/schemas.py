@@ -50,6 +50,7 @@ class PredictEnvelope(BaseModel):
     request_id: str
     model: ModelRefOut
     placement: Literal["lambda", "sagemaker-realtime", "sagemaker-async"] = "lambda"
+    ran_on: dict[str, Any] = Field(default_factory=dict, description="placement, endpoint and why")
     predictions: list[dict[str, Any]]
     explanations: list[dict[str, Any]] = Field(default_factory=list)
     timing_ms: dict[str, float]

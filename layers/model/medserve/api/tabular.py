@@ -2,14 +2,17 @@
 
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
+import json
 import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from medserve import offload
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import ErrorEnvelope, PredictEnvelope, TabularPredictRequest
+from medserve.errors import OffloadUnavailable, UpstreamError
 from medserve.observability import MetricUnit, logger, metrics, tracer
 from medserve.services import get_services
 from medserve.tabular import TabularModel, validate_records
@@ -25,6 +28,10 @@ def _errors(*codes: int) -> dict:
             404: "unknown model",
             413: "too many records",
             422: "invalid records",
+            429: "the model endpoint is throttling",
+            502: "an upstream (S3, SageMaker) failed",
+            503: "the model's SageMaker endpoint is not configured",
+            504: "the model endpoint timed out",
         }.items()
         if c in codes
     }
@@ -36,23 +43,38 @@ def _errors(*codes: int) -> dict:
     tags=["tabular"],
     responses={
         200: {"description": "predictions", "content": {"application/json": {"model": PredictEnvelope}}},
-        **_errors(400, 404, 413, 422),
+        **_errors(400, 404, 413, 422, 429, 502, 503, 504),
     },
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
 def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
     started = time.perf_counter()
-    registry = get_services().registry
-    name = request.model or registry.default_name("tabular")
-    model = TabularModel(registry.load(name, modality="tabular"))
-    metrics.add_dimension(name="model", value=model.card.name)
-    metrics.add_dimension(name="model_version", value=model.card.version)
+    services = get_services()
+    name = request.model or services.registry.default_name("tabular")
+    card, _ = services.registry.resolve(name, modality="tabular")
+    metrics.add_dimension(name="model", value=card.name)
+    metrics.add_dimension(name="model_version", value=card.version)
 
-    validated = validate_records(model.card, request.records)
+    # Validated here whatever runs the model: a bad record costs no endpoint call.
+    validated = validate_records(card, request.records)
     t_validated = time.perf_counter()
-    predictions = model.predict(validated.matrix, validated.warnings)
-    t_predicted = time.perf_counter()
-    explanations = model.explain(validated.matrix) if request.explain else []
+    endpoint_body = b""
+    if card.placement != "lambda":
+        endpoint_body = json.dumps({"records": request.records, "explain": request.explain}).encode()
+    where = offload.route(card, len(endpoint_body), services.offload)
+
+    if where.placement == "lambda":
+        model = TabularModel(services.registry.load(name, modality="tabular"))
+        model_ref = model.loaded.envelope()
+        predictions = model.predict(validated.matrix, validated.warnings)
+        t_predicted = time.perf_counter()
+        explanations = model.explain(validated.matrix) if request.explain else []
+    elif where.placement == "sagemaker-realtime":
+        answer = _endpoint_answer(services.sagemaker.invoke(where.endpoint or "", endpoint_body))
+        model_ref, predictions, explanations = answer["model"], answer["predictions"], answer["explanations"]
+        t_predicted = time.perf_counter()
+    else:
+        raise OffloadUnavailable("asynchronous tabular predictions are not offered; use an S3 upload")
     t_done = time.perf_counter()
 
     timing = {
@@ -66,8 +88,9 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
     logger.info(
         "tabular prediction",
         extra={
-            "model": model.card.name,
-            "version": model.card.version,
+            "model": card.name,
+            "version": card.version,
+            "placement": where.placement,
             "records": len(predictions),
             "explain": request.explain,
             "total_ms": round(timing["total"], 3),
@@ -75,11 +98,24 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
     )
     body = {
         "request_id": request_id(router),
-        "model": model.loaded.envelope(),
-        "placement": model.card.placement,
+        "model": model_ref,
+        "placement": where.placement,
+        "ran_on": where.describe(),
         "predictions": predictions,
         "explanations": explanations,
         "timing_ms": {k: round(v, 3) for k, v in timing.items()},
-        "intended_use": model.card.intended_use,
+        "intended_use": card.intended_use,
     }
     return json_response(200, body)
+
+
+def _endpoint_answer(raw: bytes) -> dict:
+    """The endpoint's JSON, checked for the fields we pass on (a malformed answer is upstream's fault)."""
+    try:
+        answer = json.loads(raw)
+        if not isinstance(answer.get("predictions"), list) or not isinstance(answer.get("model"), dict):
+            raise ValueError("missing fields")
+    except (ValueError, AttributeError) as e:
+        raise UpstreamError("the SageMaker endpoint answered with an unexpected body") from e
+    answer.setdefault("explanations", [])
+    return answer
