@@ -25,6 +25,22 @@ def _build_parser() -> argparse.ArgumentParser:
         "--env-vars", "-n", default=None, help="JSON file of environment overrides (sam format)"
     )
 
+    serve.add_argument(
+        "--sagemaker-local",
+        action="store_true",
+        help="host demo models placed on SageMaker (real-time and async) on local endpoints behind a local "
+        "SageMaker Runtime API, so the offload path runs without AWS",
+    )
+
+    endpoint = sub.add_parser("endpoint", help="the SageMaker serving container")
+    esub = endpoint.add_subparsers(dest="endpoint_command", required=True)
+    eserve = esub.add_parser("serve", help="GET /ping and POST /invocations, as SageMaker runs the container")
+    eserve.add_argument(
+        "--model-dir", default=None, help="model directory (default: $SM_MODEL_DIR or /opt/ml/model)"
+    )
+    eserve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 inside a container")
+    eserve.add_argument("--port", type=int, default=8080)
+
     invoke = sub.add_parser("invoke", help="invoke one function of template.yaml once, like sam local invoke")
     invoke.add_argument("function", help="logical id of an AWS::Serverless::Function, e.g. TabularFunction")
     invoke.add_argument("--event", "-e", required=True, help="event JSON file, or - for stdin")
@@ -62,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from medserve.local.server import main_serve
 
         return main_serve(args)
+    if args.command == "endpoint":
+        from medserve.endpoint.server import main as endpoint_main
+
+        model_dir = ["--model-dir", args.model_dir] if args.model_dir else []
+        return endpoint_main(["serve", "--host", args.host, "--port", str(args.port), *model_dir])
     if args.command == "invoke":
         from medserve.local.invoke import main_invoke
 

@@ -16,6 +16,7 @@ the offload path runs with real boto3 calls on one machine:
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -226,3 +227,58 @@ class SageMakerLocal(ThreadingHTTPServer):
         if self.async_target is not None:
             for thread in self.async_target.threads:
                 thread.join(timeout=10)
+
+
+# Demo models for `medserve serve --sagemaker-local`: the bundled tabular model republished with an
+# offload placement, each hosted by a local endpoint, so both offload paths run without AWS.
+DEMO_SOURCE = "breast-cancer-risk"
+DEMOS = {
+    "sagemaker-realtime": ("breast-cancer-risk-realtime", "medserve-local-realtime"),
+    "sagemaker-async": ("breast-cancer-risk-async", "medserve-local-async"),
+}
+
+
+@dataclass
+class LocalOffload:
+    """The running stand-in and the environment the functions need to use it."""
+
+    server: SageMakerLocal
+    environment: dict[str, str]
+    models: list[str]
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_local_offload(aws: Any, workdir: Any, async_target: AsyncTarget | None = None) -> LocalOffload:
+    """Publish the demo offload models to the embedded registry and host them on local endpoints.
+
+    ``aws`` is the running ``EmbeddedAWS``; ``workdir`` a directory for the endpoints' model dirs.
+    """
+    import shutil
+    from pathlib import Path
+
+    from medserve.registry import BUNDLED_DIR, S3ModelStore
+
+    s3 = aws.client("s3")
+    store = S3ModelStore(aws.buckets["ModelsBucket"], s3)
+    endpoints: dict[str, EndpointModel] = {}
+    for placement, (name, endpoint) in DEMOS.items():
+        target = Path(workdir) / name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(BUNDLED_DIR / DEMO_SOURCE, target)
+        card = json.loads((target / "card.json").read_text())
+        card.update(name=name, placement=placement)
+        kind = placement.removeprefix("sagemaker-")
+        card["description"] = f"{card['description']} Served from a SageMaker {kind} endpoint (demo)."
+        (target / "card.json").write_text(json.dumps(card, indent=2))
+        store.publish(target, alias=os.environ.get("MEDSERVE_MODEL_ALIAS", "production"))
+        endpoints[endpoint] = EndpointModel(target, threads=1)
+    server = SageMakerLocal(endpoints, async_target=async_target).start()
+    environment = {
+        # boto3 >= 1.28 reads a per-service endpoint from the environment: real calls, local target
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
+        "MEDSERVE_REALTIME_ENDPOINT": DEMOS["sagemaker-realtime"][1],
+        "MEDSERVE_ASYNC_ENDPOINT": DEMOS["sagemaker-async"][1],
+    }
+    return LocalOffload(server=server, environment=environment, models=[n for n, _ in DEMOS.values()])

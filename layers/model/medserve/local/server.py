@@ -40,6 +40,7 @@ import shlex
 import signal
 import string
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -53,6 +54,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from medserve.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from medserve.local.invoke import Invoker, read_env_vars
+from medserve.local.sagemaker import LocalOffload, start_local_offload
 from medserve.local.template import LOCAL_ACCOUNT_ID, S3Trigger, Template, TemplateError, local_region
 
 __all__ = ["MAX_BODY_BYTES", "LocalApi", "Route", "RouteTable", "build_event", "main_serve"]
@@ -472,10 +474,13 @@ class LocalApi:
         env_vars: Mapping[str, Mapping[str, Any]] | None = None,
         embedded_aws: bool = True,
         aws_port: int = 0,
+        sagemaker_local: bool = False,
     ) -> None:
         self.template = template
         self.host = host
         self.port = port
+        self.sagemaker_local = sagemaker_local and embedded_aws
+        self.offload: LocalOffload | None = None
         self.invoker = Invoker(template, env_vars)
         self.routes = RouteTable.from_invoker(self.invoker)
         self.aws: EmbeddedAWS | None = (
@@ -498,8 +503,12 @@ class LocalApi:
         if self.aws is not None:
             self.aws.start()
         try:
+            if self.sagemaker_local and self.aws is not None:
+                self._start_offload(self.aws)
             self._httpd = _HttpServer((self.host, self.port), _RequestHandler)
         except BaseException:
+            if self.offload is not None:
+                self.offload.stop()
             if self.aws is not None:
                 self.aws.stop()
             raise
@@ -519,8 +528,19 @@ class LocalApi:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self.offload is not None:
+            self.offload.stop()
+            self.offload = None
         if self.aws is not None:
             self.aws.stop()
+
+    def _start_offload(self, aws: EmbeddedAWS) -> None:
+        """``--sagemaker-local``: demo offload models on local endpoints, reached with real boto3."""
+        workdir = Path(tempfile.mkdtemp(prefix="medserve-endpoints-"))
+        self.offload = start_local_offload(aws, workdir)
+        env_vars = dict(self.invoker.env_vars or {})
+        env_vars["Parameters"] = {**(env_vars.get("Parameters") or {}), **self.offload.environment}
+        self.invoker.env_vars = env_vars
 
     def __enter__(self) -> LocalApi:
         return self.start()
@@ -541,6 +561,12 @@ class LocalApi:
             lines += ["", f"embedded AWS (moto): {self.aws.endpoint_url}"]
             lines += [f"  bucket {name}  ({lid})" for lid, name in self.aws.buckets.items()]
             lines += [f"  table  {name}  ({lid})" for lid, name in self.aws.tables.items()]
+        if self.offload is not None:
+            lines += ["", f"local SageMaker Runtime: {self.offload.server.url}"]
+            lines += [
+                f"  endpoint {e}  serves model {m}"
+                for e, m in zip(self.offload.server.endpoints, self.offload.models, strict=True)
+            ]
         lines += ["", "try:"]
         lines += [f"  {command}" for command in self._examples()]
         lines += ["", "Ctrl-C stops."]
@@ -624,7 +650,12 @@ def main_serve(args: argparse.Namespace) -> int:
         template = Template.load(args.template)
         env_vars = read_env_vars(getattr(args, "env_vars", None))
         api = LocalApi(
-            template, args.host, args.port, env_vars=env_vars, aws_port=getattr(args, "aws_port", 0) or 0
+            template,
+            args.host,
+            args.port,
+            env_vars=env_vars,
+            aws_port=getattr(args, "aws_port", 0) or 0,
+            sagemaker_local=getattr(args, "sagemaker_local", False),
         )
     except (TemplateError, OSError, ValueError) as e:
         print(f"medserve serve: {e}", file=sys.stderr)

@@ -1,0 +1,62 @@
+"""`medserve serve --sagemaker-local`: the offload path end to end on one machine, real boto3 calls."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from medserve.local.server import LocalApi
+from medserve.local.template import Template
+
+from tests.helpers import REPO
+
+
+@pytest.fixture(scope="module")
+def api():
+    server = LocalApi(Template.load(REPO / "template.yaml"), port=0, sagemaker_local=True).start()
+    yield server
+    server.stop()
+
+
+def post(api, path, payload):
+    req = urllib.request.Request(
+        api.url + path,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def records():
+    return json.loads(json.loads((REPO / "events" / "tabular_predict.json").read_text())["body"])["records"]
+
+
+def test_the_demo_offload_models_are_listed(api):
+    with urllib.request.urlopen(api.url + "/v1/models", timeout=30) as resp:
+        listing = {m["name"]: m["placement"] for m in json.loads(resp.read())["models"]}
+    assert listing["breast-cancer-risk-realtime"] == "sagemaker-realtime"
+    assert listing["breast-cancer-risk-async"] == "sagemaker-async"
+    assert listing["breast-cancer-risk"] == "lambda"
+
+
+def test_a_realtime_card_runs_on_the_local_endpoint(api):
+    status, body = post(
+        api,
+        "/v1/tabular/predict",
+        {"model": "breast-cancer-risk-realtime", "records": records(), "explain": True},
+    )
+    assert status == 200
+    assert body["placement"] == "sagemaker-realtime"
+    assert body["ran_on"]["endpoint"] == "medserve-local-realtime"
+    assert body["model"]["name"] == "breast-cancer-risk-realtime"
+    assert len(body["predictions"]) == 2 and len(body["explanations"][0]["contributions"]) == 30
+    # the same records give the same answer wherever they run
+    status, local = post(api, "/v1/tabular/predict", {"records": records()})
+    assert [p["probability"] for p in local["predictions"]] == pytest.approx(
+        [p["probability"] for p in body["predictions"]], rel=1e-12
+    )
