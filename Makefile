@@ -47,6 +47,8 @@ layer: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/tabular_latency.py
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/imaging_latency.py
+	$(BIN)/python bench/text_latency.py
 
 clean:
 	rm -rf build .aws-sam .pytest_cache

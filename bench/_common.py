@@ -13,14 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 EVENT = REPO / "events" / "tabular_predict.json"
 
 
-def load_handler() -> tuple[Callable[[dict[str, Any], Any], Any], Callable[[], Any]]:
-    """TabularFunction's handler as template.yaml names it, and a factory of its Lambda contexts."""
+def load_handler(
+    function: str = "TabularFunction",
+) -> tuple[Callable[[dict[str, Any], Any], Any], Callable[[], Any]]:
+    """A function's handler as template.yaml names it, and a factory of its Lambda contexts."""
     from medserve.local.invoke import Invoker, LambdaContext
     from medserve.local.template import Template
 
     template = Template.load(REPO / "template.yaml")
-    spec = template.functions()["TabularFunction"]
-    return Invoker(template).handler("TabularFunction"), lambda: LambdaContext.for_function(spec)
+    spec = template.functions()[function]
+    return Invoker(template).handler(function), lambda: LambdaContext.for_function(spec)
 
 
 def predict_event(records: int = 1, explain: bool = False) -> dict[str, Any]:

@@ -28,6 +28,8 @@ log() { echo "build_layer: $*" >&2; }
 START_SECONDS=$SECONDS
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REQUIREMENTS="$SCRIPT_DIR/requirements.txt"
+# Wheels installed without their declared dependencies (see the file for why each is safe).
+REQUIREMENTS_NODEPS="$SCRIPT_DIR/requirements-nodeps.txt"
 PACKAGE_SRC="$SCRIPT_DIR/medserve"
 [[ -f "$REQUIREMENTS" ]] || die "missing $REQUIREMENTS"
 [[ -f "$PACKAGE_SRC/__init__.py" ]] || die "missing $PACKAGE_SRC/__init__.py (the medserve package)"
@@ -83,6 +85,10 @@ PIP=("$PY" -m pip --disable-pip-version-check)
 install_from_cache() {
   "${PIP[@]}" install --quiet --no-index --find-links "$WHEELS" "${TARGET_FLAGS[@]}" \
     --no-compile --target "$TARGET" -r "$REQUIREMENTS"
+  if [[ -f "$REQUIREMENTS_NODEPS" ]]; then
+    "${PIP[@]}" install --quiet --no-index --find-links "$WHEELS" "${TARGET_FLAGS[@]}" --no-deps \
+      --no-compile --target "$TARGET" -r "$REQUIREMENTS_NODEPS"
+  fi
 }
 
 log "python: $PY; wheel cache: $WHEELS"
@@ -98,6 +104,10 @@ else
   rm -rf "$TARGET" && mkdir -p "$TARGET"
   "${PIP[@]}" download --quiet --dest "$WHEELS" "${TARGET_FLAGS[@]}" -r "$REQUIREMENTS" \
     || die "pip download failed (network? a requirement without a cp313 manylinux x86_64 wheel?)"
+  if [[ -f "$REQUIREMENTS_NODEPS" ]]; then
+    "${PIP[@]}" download --quiet --dest "$WHEELS" "${TARGET_FLAGS[@]}" --no-deps -r "$REQUIREMENTS_NODEPS" \
+      || die "pip download of $REQUIREMENTS_NODEPS failed"
+  fi
   install_from_cache || die "pip install from $WHEELS failed"
 fi
 
@@ -124,6 +134,9 @@ find . -path ./medserve -prune -o -type d -name include -prune -exec rm -rf {} +
 find . -path ./medserve -prune -o -type f \( -name '*.h' -o -name '*.pxd' -o -name '*.pyi' \
   -o -name '*.pyx' -o -name '*.c' -o -name '*.a' \) -exec rm -f {} +
 rm -rf numpy/_core/lib numpy/random/_examples  # static libs + pkg-config, Cython examples
+# pydicom's bundled test data (79 .dcm files, ~3 MB; also charset samples): tests read them from
+# the .venv copy, the layer never does. data/palettes stays (named colour palettes are looked up).
+rm -rf pydicom/data/test_files pydicom/data/charset_files
 
 # onnxruntime/capi/libonnxruntime.so.* is the C API library for other languages; the Python
 # binding (onnxruntime_pybind11_state*.so) embeds the runtime and does not link it (its NEEDED

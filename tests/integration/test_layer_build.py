@@ -164,3 +164,33 @@ print("ok")
     proc = subprocess.run([python313, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_layer_tokenizes_and_encodes_text_without_huggingface_hub(layer):
+    """tokenizers is installed without its declared dependency (huggingface-hub, only used to
+    download from the Hub): the layer alone, on CPython 3.13, tokenizes a note and runs the text
+    encoder on the tokens (what medserve.text does, without powertools' runtime-provided imports)."""
+    python_dir, _ = layer
+    assert (python_dir / "tokenizers").is_dir()
+    assert not (python_dir / "huggingface_hub").exists() and not (python_dir / "hf_xet").exists()
+    python313 = _python313()
+    if python313 is None:
+        pytest.skip("no local python3.13")
+    model = ROOT / "models" / "note-specialty"
+    code = f"""
+import sys
+sys.path[:0] = [{str(python_dir)!r}]
+import numpy as np, onnxruntime as ort
+from tokenizers import Tokenizer
+tokenizer = Tokenizer.from_file({str(model / "tokenizer.json")!r})
+tokenizer.no_padding()
+ids = np.array([tokenizer.encode("Chest pain radiating to the left arm.").ids], dtype=np.int64)
+session = ort.InferenceSession({str(model / "model.onnx")!r}, providers=["CPUExecutionProvider"])
+(x,) = session.run(["embedding"], {{"input_ids": ids, "attention_mask": np.ones_like(ids)}})
+assert x.shape == (1, 384) and abs(float(np.linalg.norm(x)) - 1) < 1e-3, x.shape
+assert not [m for m in sys.modules if m.startswith("huggingface")]
+print("ok")
+"""
+    proc = subprocess.run([python313, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

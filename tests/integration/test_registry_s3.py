@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from medserve.errors import ModelIntegrityError, ModelNotFound
-from medserve.registry import BUNDLED_DIR, Registry, S3ModelStore
+from medserve.registry import BUNDLED_DIR, BundledModels, Registry, S3ModelStore
 from medserve.runtime import sha256_file
 
 from tests.helpers import call, http_event
@@ -93,11 +93,12 @@ def test_models_without_the_served_alias_are_not_listed(aws, tmp_path):
     store = S3ModelStore(MODELS, aws["s3"])
     store.publish(model_dir(tmp_path, "1.0.0", name="sepsis-risk-demo"), alias="staging")
     registry = Registry(store=store, cache_dir=tmp_path / "cache")
-    assert [c.name for c, _ in registry.cards()] == ["breast-cancer-risk"]
+    bundled = BundledModels().names()
+    assert [c.name for c, _ in registry.cards()] == bundled  # the staging-only model is not listed
     with pytest.raises(ModelNotFound):
         registry.load("sepsis-risk-demo")
     staging = Registry(store=store, alias="staging", cache_dir=tmp_path / "cache")
-    assert {c.name for c, _ in staging.cards()} == {"breast-cancer-risk", "sepsis-risk-demo"}
+    assert {c.name for c, _ in staging.cards()} == {*bundled, "sepsis-risk-demo"}
 
 
 def test_api_serves_the_s3_version(aws, services, tmp_path, tabular_app, lambda_context, record):
@@ -107,9 +108,9 @@ def test_api_serves_the_s3_version(aws, services, tmp_path, tabular_app, lambda_
     )
     assert status == 200 and body["model"]["version"] == "2.0.0"
     status, listing = call(tabular_app, http_event("GET", "/v1/models"), lambda_context)
-    assert [(m["name"], m["version"], m["source"]) for m in listing["models"]] == [
-        ("breast-cancer-risk", "2.0.0", "s3")
-    ]
+    # The S3 version shadows the bundled one: listed once, from S3.
+    listed = [(m["name"], m["version"], m["source"]) for m in listing["models"]]
+    assert [m for m in listed if m[0] == "breast-cancer-risk"] == [("breast-cancer-risk", "2.0.0", "s3")]
 
 
 def test_registry_outage_is_a_502(aws, services, tabular_app, lambda_context, record):

@@ -17,7 +17,9 @@ def test_health(tabular_app, lambda_context):
 def test_models_and_card(tabular_app, lambda_context, card):
     status, body = call(tabular_app, http_event("GET", "/v1/models"), lambda_context)
     assert status == 200
-    [listed] = body["models"]
+    by_name = {m["name"]: m for m in body["models"]}
+    assert sorted(by_name) == [m["name"] for m in body["models"]]  # one entry per model, sorted
+    listed = by_name["breast-cancer-risk"]
     assert listed == {**card.summary(), "source": "bundled"}
     event = http_event(
         "GET",

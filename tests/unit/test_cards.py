@@ -31,5 +31,7 @@ def test_invalid_cards_are_refused_with_the_fields_named():
 
 
 def test_bundle_lists_by_name(tmp_path):
-    assert BundledModels().names() == ["breast-cancer-risk"]
+    # Every model directory of the bundle, by name (other modalities bundle theirs too).
+    on_disk = sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "card.json").is_file())
+    assert BundledModels().names() == on_disk and "breast-cancer-risk" in on_disk
     assert BundledModels(tmp_path).names() == []

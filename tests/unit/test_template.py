@@ -4,6 +4,7 @@ logs). Does not import medserve."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -367,6 +368,93 @@ def test_tabular_least_privilege(resources):
 
 
 # ---------------------------------------------------------------------------------------------------
+# TextFunction: routes, trigger, failure path, permissions
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_text_function_code(resources):
+    props = resources["TextFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/text/"
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["Layers"] == [{"Ref": "ModelLayer"}]
+    assert props["Environment"]["Variables"]["MEDSERVE_DEFAULT_TEXT_MODEL"] == "note-specialty"
+    assert 1769 <= props.get("MemorySize", 1769) <= 3008  # the encoder wants a whole vCPU
+    assert (ROOT / "functions" / "text" / "app.py").is_file()
+
+
+def test_text_routes(resources):
+    events = resources["TextFunction"]["Properties"]["Events"]
+    http = [e["Properties"] for e in events.values() if e["Type"] == "HttpApi"]
+    assert {(e["Method"], e["Path"]) for e in http} == {
+        ("POST", "/v1/text/predict"),
+        ("POST", "/v1/text/deidentify"),
+    }
+    assert all(e["ApiId"] == {"Ref": "HttpApi"} for e in http)
+
+
+def test_text_s3_trigger(resources):
+    events = resources["TextFunction"]["Properties"]["Events"]
+    (event,) = [e["Properties"] for e in events.values() if e["Type"] == "S3"]
+    assert event["Bucket"] == {"Ref": "UploadsBucket"}
+    assert as_list(event["Events"]) == ["s3:ObjectCreated:*"]
+    assert event["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/text/"}]
+
+
+def test_text_failure_path_and_alarms(resources):
+    config = resources["TextFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["TextDeadLetterQueue", "Arn"]},
+    }
+    dlq = resources["TextDeadLetterQueue"]["Properties"]
+    assert dlq["KmsMasterKeyId"] in DATA_KEY_REFS and dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    policy = resources["TextDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert policy["Effect"] == "Deny" and policy["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    dlq_alarm = resources["TextDeadLetterAlarm"]["Properties"]
+    assert dlq_alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["TextDeadLetterQueue", "QueueName"]}
+    errors = [a["Properties"] for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
+    assert any(d["Value"] == {"Ref": "TextFunction"} for a in errors for d in a["Dimensions"])
+
+
+def test_text_log_group(resources):
+    group = resources["TextFunctionLogGroup"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${TextFunction}"}
+    assert group["KmsKeyId"] in DATA_KEY_REFS and group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+
+
+def test_text_least_privilege(resources):
+    statements = {st["Sid"]: st for name, st in _statements(resources) if name == "TextFunction"}
+    assert set(statements) == {
+        "ReadTextUploads",
+        "WriteTextResults",
+        "ReadModels",
+        "ListModels",
+        "IdempotencyRecords",
+        "UseDataKeyThroughServices",
+    }
+    assert set(as_list(statements["ReadTextUploads"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert statements["ReadTextUploads"]["Resource"]["Fn::Sub"][0].endswith("/uploads/text/*")
+    assert as_list(statements["WriteTextResults"]["Action"]) == ["s3:PutObject"]
+    assert statements["WriteTextResults"]["Resource"]["Fn::Sub"][0].endswith("/results/text/*")
+    assert statements["ReadModels"]["Resource"] == {"Fn::Sub": "${ModelsBucket.Arn}/models/*"}
+    assert as_list(statements["ReadModels"]["Action"]) == ["s3:GetObject"]  # the registry is read-only here
+    assert statements["IdempotencyRecords"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    kms = statements["UseDataKeyThroughServices"]
+    assert set(as_list(kms["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert "kms:ViaService" in kms["Condition"]["StringEquals"]
+    # nothing of another modality's prefixes
+    for st in statements.values():
+        resource = json.dumps(st["Resource"])
+        assert "tabular" not in resource and "imaging" not in resource
+
+
+def test_text_outputs(template):
+    assert {"TextFunctionName", "TextDeadLetterQueueUrl"} <= set(template["Outputs"])
+
+
+# ---------------------------------------------------------------------------------------------------
 # API, alarms, outputs
 # ---------------------------------------------------------------------------------------------------
 
@@ -424,3 +512,116 @@ def test_outputs(template):
     }
     assert expected <= set(template["Outputs"])
     assert references(template["Outputs"]["ApiUrl"], "HttpApi")
+
+
+# ---------------------------------------------------------------------------------------------------
+# ImagingFunction, the jobs table, and what every writer to the uploads bucket must send
+# ---------------------------------------------------------------------------------------------------
+
+IMAGING_ROUTES = {("POST", "/v1/imaging/predict"), ("POST", "/v1/uploads"), ("GET", "/v1/jobs/{id}")}
+
+
+def test_every_route_has_exactly_one_function(resources):
+    # HTTP API routes are unique per API: two functions cannot both own GET /v1/health.
+    seen: dict[tuple[str, str], str] = {}
+    for name, fn in of_type(resources, "AWS::Serverless::Function").items():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                route = (event["Properties"]["Method"], event["Properties"]["Path"])
+                assert route not in seen, (route, seen.get(route), name)
+                seen[route] = name
+
+
+def test_imaging_function_code_and_routes(resources):
+    props = resources["ImagingFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/imaging/"
+    assert props["Handler"] == "app.lambda_handler"
+    assert {"Ref": "ModelLayer"} in props["Layers"]
+    env = props["Environment"]["Variables"]
+    assert env["MEDSERVE_DEFAULT_IMAGING_MODEL"] == "cxr-nodule-phantom"
+    assert env["JOBS_TABLE"] == {"Ref": "JobsTable"}
+    http = [e["Properties"] for e in props["Events"].values() if e["Type"] == "HttpApi"]
+    assert {(e["Method"], e["Path"]) for e in http} == IMAGING_ROUTES and len(http) == len(IMAGING_ROUTES)
+    assert all(e["ApiId"] == {"Ref": "HttpApi"} for e in http)
+    assert (ROOT / "functions" / "imaging" / "app.py").is_file()
+
+
+def test_imaging_s3_trigger_and_failure_path(resources):
+    props = resources["ImagingFunction"]["Properties"]
+    (s3,) = [e["Properties"] for e in props["Events"].values() if e["Type"] == "S3"]
+    assert s3["Bucket"] == {"Ref": "UploadsBucket"}
+    assert as_list(s3["Events"]) == ["s3:ObjectCreated:*"]
+    assert s3["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/imaging/"}]
+    config = props["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["ImagingDeadLetterQueue", "Arn"]},
+    }
+    dlq = resources["ImagingDeadLetterQueue"]["Properties"]
+    assert dlq["KmsMasterKeyId"] in DATA_KEY_REFS and dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    alarms = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    assert any(
+        d["Value"] == {"Fn::GetAtt": ["ImagingDeadLetterQueue", "QueueName"]}
+        for a in alarms
+        for d in a.get("Dimensions", [])
+    )
+    assert any(
+        a.get("MetricName") == "Errors" and d["Value"] == {"Ref": "ImagingFunction"}
+        for a in alarms
+        for d in a.get("Dimensions", [])
+    )
+
+
+def test_imaging_least_privilege(resources):
+    statements = {st["Sid"]: st for name, st in _statements(resources) if name == "ImagingFunction"}
+
+    def prefix(sid: str) -> str:
+        return statements[sid]["Resource"]["Fn::Sub"][0].rsplit("}", 1)[1]
+
+    assert set(as_list(statements["ReadImagingUploads"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert prefix("ReadImagingUploads") == "/uploads/imaging/*"
+    assert as_list(statements["PresignImagingUploads"]["Action"]) == ["s3:PutObject"]
+    assert prefix("PresignImagingUploads") == "/uploads/imaging/*"
+    assert as_list(statements["WriteImagingResults"]["Action"]) == ["s3:PutObject"]
+    assert prefix("WriteImagingResults") == "/results/imaging/*"
+    assert as_list(statements["ReadImagingResults"]["Action"]) == ["s3:GetObject"]
+    assert prefix("ReadImagingResults") == "/results/imaging/*"
+    assert set(as_list(statements["JobRecords"]["Action"])) == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    assert statements["JobRecords"]["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}
+    kms = statements["UseDataKeyThroughServices"]
+    assert set(as_list(kms["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert "kms:ViaService" in kms["Condition"]["StringEquals"]
+    # Nothing of another modality's prefixes.
+    text = str(statements)
+    assert "tabular" not in text and "/uploads/*" not in text
+
+
+def test_jobs_table(resources):
+    table = resources["JobsTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    sse = props["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS" and sse["KMSMasterKeyId"] in DATA_KEY_REFS
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_writers_can_satisfy_the_uploads_bucket_policy(template, resources):
+    """The bucket policy denies PutObject unless it asks for SSE-KMS with DataKey (IfExists: a missing
+    header counts as another key). Functions are told the key so results and presigned PUTs name it."""
+    statements = resources["UploadsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    other_key = next(s for s in statements if s["Sid"] == "DenyOtherKmsKey")
+    required = other_key["Condition"]["StringNotEqualsIfExists"][
+        "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    ]
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["DATA_KEY_ARN"] == required
+
+
+def test_imaging_outputs(template):
+    assert {"ImagingDeadLetterQueueUrl", "JobsTableName", "ImagingFunctionName"} <= set(template["Outputs"])

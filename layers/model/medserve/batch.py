@@ -9,6 +9,11 @@ Lambda retries the async invocation and finally hands the event to the on-failur
 
 Object keys are chosen by callers and may carry identifiers ("smith_john.csv"): logs show only a
 short hash of the key.
+
+Results are written with SSE-KMS under ``DATA_KEY_ARN`` when it is set: the uploads bucket's
+policy refuses any PutObject that does not ask for exactly that key. An optional
+:class:`JobTracker` hears when an object starts and finishes (``medserve.jobs.UploadJobs`` keeps
+``GET /v1/jobs/{id}`` current with it).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from medserve.errors import MedserveError, PayloadTooLarge, UpstreamError
 from medserve.observability import MetricUnit, logger, metrics
@@ -43,6 +48,20 @@ class S3Upload:
 
 
 ScoreFile = Callable[[S3Upload], dict[str, Any]]
+
+
+class JobTracker(Protocol):
+    """Told when an object's processing starts and how it ended (e.g. to update a jobs table)."""
+
+    def started(self, key: str, modality: str) -> None: ...
+
+    def finished(self, key: str, *, succeeded: bool, location: str, error: dict[str, Any] | None) -> None: ...
+
+
+def encryption_args() -> dict[str, str]:
+    """PutObject arguments asking for SSE-KMS with the stack's data key (the bucket policy demands it)."""
+    key = os.environ.get("DATA_KEY_ARN", "")
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key} if key else {}
 
 
 def is_s3_event(event: Any) -> bool:
@@ -78,10 +97,13 @@ def _object_identity(record: dict[str, Any]) -> dict[str, str]:
 class S3BatchProcessor:
     """Scores uploads of one modality, at most once per object version."""
 
-    def __init__(self, modality: str, score_file: ScoreFile, services: Services) -> None:
+    def __init__(
+        self, modality: str, score_file: ScoreFile, services: Services, jobs: JobTracker | None = None
+    ) -> None:
         self.modality = modality
         self.score_file = score_file
         self.services = services
+        self.jobs = jobs
         self._run = self._process
         self._context: Any = None
         if services.idempotency_table:
@@ -125,6 +147,8 @@ class S3BatchProcessor:
         started = time.perf_counter()
         ref = object_ref(obj["key"])
         request_id = getattr(self._context, "aws_request_id", None) or os.urandom(8).hex()
+        if self.jobs is not None:
+            self.jobs.started(obj["key"], self.modality)
         try:
             result = self.score_file(self._read(obj))
             body = {"request_id": request_id, "source": _source(obj), **result}
@@ -141,6 +165,18 @@ class S3BatchProcessor:
             target = result_key(obj["key"], self.modality, error=True)
             status = "failed"
         self._write(obj["bucket"], target, body)
+        if self.jobs is not None:
+            error = (
+                None
+                if status == "succeeded"
+                else {"code": body["error"]["code"], "message": body["error"]["message"]}
+            )
+            self.jobs.finished(
+                obj["key"],
+                succeeded=status == "succeeded",
+                location=f"s3://{obj['bucket']}/{target}",
+                error=error,
+            )
         elapsed = (time.perf_counter() - started) * 1000
         metrics.add_metric(
             name="BatchFiles" if status == "succeeded" else "BatchFileErrors", unit=MetricUnit.Count, value=1
@@ -181,6 +217,7 @@ class S3BatchProcessor:
                 Key=key,
                 ContentType="application/json",
                 Body=json.dumps(body, allow_nan=False, separators=(",", ":")).encode(),
+                **encryption_args(),
             )
         except (ClientError, BotoCoreError) as e:
             raise UpstreamError("the result could not be written") from e
@@ -194,12 +231,22 @@ _processors: dict[str, S3BatchProcessor] = {}
 
 
 def process_s3_event(
-    event: dict[str, Any], context: Any, *, modality: str, score_file: ScoreFile
+    event: dict[str, Any],
+    context: Any,
+    *,
+    modality: str,
+    score_file: ScoreFile,
+    jobs: JobTracker | None = None,
 ) -> dict[str, Any]:
     """Entry point for handlers: one processor per modality for the container's life (rebuilt
     only when the services it was built with are replaced, as tests do)."""
     services = get_services()
     processor = _processors.get(modality)
-    if processor is None or processor.services is not services or processor.score_file is not score_file:
-        processor = _processors[modality] = S3BatchProcessor(modality, score_file, services)
+    if (
+        processor is None
+        or processor.services is not services
+        or processor.score_file is not score_file
+        or processor.jobs is not jobs
+    ):
+        processor = _processors[modality] = S3BatchProcessor(modality, score_file, services, jobs)
     return processor.handle(event, context)

@@ -49,11 +49,37 @@ class FeatureSpec(_Card):
         return self
 
 
+class ImageSpec(_Card):
+    """Geometry and normalisation of an imaging model's input tensor (``(n, channels, height, width)``)."""
+
+    height: int = Field(ge=8, le=2048, description="rows of the model input, pixels")
+    width: int = Field(ge=8, le=2048, description="columns of the model input, pixels")
+    channels: Literal[1] = Field(default=1, description="greyscale: colour images are reduced to luma")
+    layout: Literal["NCHW"] = "NCHW"
+    resize: Literal["letterbox-bilinear"] = Field(
+        default="letterbox-bilinear",
+        description="padded (centred, with 0) to the input's aspect ratio, then resampled bilinearly",
+    )
+    window_percentiles: tuple[float, float] = Field(
+        default=(0.5, 99.5),
+        description="per image, these percentiles of the grey values map to 0 and 1 (clipped)",
+    )
+    max_pixels: int = Field(default=40_000_000, ge=1, description="decoded width x height; more is a 413")
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> ImageSpec:
+        lo, hi = self.window_percentiles
+        if not 0.0 <= lo < hi <= 100.0:
+            raise ValueError("window_percentiles must satisfy 0 <= low < high <= 100")
+        return self
+
+
 class InputSpec(_Card):
     tensor: str = Field(description="name of the ONNX input")
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: Literal["float32", "float64", "int64"] = "float32"  # int64: token ids of text models
     features: list[FeatureSpec] = Field(default_factory=list)
     max_records: int = Field(default=1000, ge=1, description="records per request; more is a 413")
+    image: ImageSpec | None = Field(default=None, description="imaging models: the input image tensor")
 
 
 class OutputSpec(_Card):
@@ -75,10 +101,20 @@ class ExplanationSpec(_Card):
     baseline: str = ""
     permutations: int = Field(default=8, ge=1, le=256)
     max_evaluations: int = Field(default=4096, ge=1, description="model evaluations per explained record")
+    grid: int | None = Field(
+        default=None, ge=2, le=32, description="occlusion: cells per side; grid^2 + 1 evaluations per image"
+    )
+
+    @model_validator(mode="after")
+    def _grid_within_budget(self) -> ExplanationSpec:
+        if self.grid is not None and self.grid * self.grid + 1 > self.max_evaluations:
+            raise ValueError("an occlusion grid needs grid^2 + 1 evaluations, more than max_evaluations")
+        return self
 
 
 class ArtifactSpec(_Card):
-    file: str = MODEL_FILE
+    # A plain file name: it becomes an S3 key and a path under the /tmp cache.
+    file: str = Field(default=MODEL_FILE, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     bytes: int | None = None
 
@@ -93,6 +129,10 @@ class ModelCard(_Card):
     limitations: list[str] = Field(default_factory=list)
     placement: Placement = "lambda"
     artifact: ArtifactSpec
+    extra_artifacts: list[ArtifactSpec] = Field(
+        default_factory=list,
+        description="further files the model needs (tokenizer, head), each downloaded and sha256-checked",
+    )
     inputs: InputSpec
     outputs: OutputSpec
     preprocessing: dict = Field(default_factory=dict)
@@ -110,6 +150,23 @@ class ModelCard(_Card):
             ):
                 raise ValueError("a binary classifier has two labels and a positive_label")
         return self
+
+    @model_validator(mode="after")
+    def _imaging_needs_image_spec(self) -> ModelCard:
+        if self.modality == "imaging" and self.inputs.image is None:
+            raise ValueError("an imaging card describes its input image (inputs.image)")
+        return self
+
+    @model_validator(mode="after")
+    def _artifact_files_distinct(self) -> ModelCard:
+        files = [self.artifact.file, *(a.file for a in self.extra_artifacts)]
+        if len(set(files)) != len(files) or CARD_FILE in files:
+            raise ValueError("artifact files must be distinct and must not be the card itself")
+        return self
+
+    def artifacts(self) -> list[ArtifactSpec]:
+        """Every file of the model: the ONNX artifact first, then the extra artifacts."""
+        return [self.artifact, *self.extra_artifacts]
 
     @property
     def feature_names(self) -> list[str]:

@@ -69,6 +69,15 @@ def _build_parser() -> argparse.ArgumentParser:
     publish.add_argument("directory", help="directory holding model.onnx and card.json")
     publish.add_argument("--bucket", required=True)
     publish.add_argument("--alias", default="production", help="alias to point at this version ('' for none)")
+
+    evaluate = sub.add_parser("eval", help="measure a component on an annotated data set")
+    vsub = evaluate.add_subparsers(dest="eval_command", required=True)
+    deid = vsub.add_parser("deid", help="de-identification recall and precision per identifier type")
+    deid.add_argument("--corpus", default=None, help="annotated notes (default: tests/data/deid_corpus.txt)")
+    deid.add_argument("--split", default=None, help="only notes of this split (dev, heldout)")
+    deid.add_argument("--json", action="store_true", help="print the report as JSON")
+    deid.add_argument("--show-misses", action="store_true", help="list missed and spurious identifiers")
+    deid.add_argument("--min-recall", type=float, default=None, help="exit 1 when overall recall is lower")
     return parser
 
 
@@ -87,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from medserve.local.invoke import main_invoke
 
         return main_invoke(args)
+    if args.command == "eval":
+        from medserve.phi_eval import main_eval
+
+        return main_eval(args)
     from medserve.registry_cli import main_models
 
     return main_models(args)

@@ -40,6 +40,12 @@ class JobNotFound(MedserveError):
     status, code = 404, "JOB_NOT_FOUND"
 
 
+class NotConfigured(MedserveError):
+    """A route whose resources (uploads bucket, jobs table) this deployment does not configure."""
+
+    status, code = 503, "NOT_CONFIGURED"
+
+
 class PayloadTooLarge(MedserveError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 

@@ -3,12 +3,13 @@
 S3 layout (``medserve models publish`` writes it)::
 
     models/<name>/<version>/model.onnx
+    models/<name>/<version>/<extra artifact>    e.g. tokenizer.json (card: extra_artifacts)
     models/<name>/<version>/card.json
     models/<name>/aliases/<alias>.json     {"version": "<version>"}
 
 The alias the deployment serves (``MEDSERVE_MODEL_ALIAS``, default ``production``) names the
 version of each S3 model; an S3 model shadows a bundled one of the same name. Versions are
-immutable, so an artifact is downloaded once to /tmp, its sha256 checked against the card, and
+immutable, so each artifact file is downloaded once to /tmp, its sha256 checked against the card, and
 reused for the life of the container; aliases are re-read after ``alias_ttl`` seconds so that
 switching an alias takes effect without a redeploy.
 """
@@ -20,12 +21,12 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from medserve.cards import CARD_FILE, ModelCard, load_card, parse_card
+from medserve.cards import CARD_FILE, ArtifactSpec, ModelCard, load_card, parse_card
 from medserve.errors import InvalidModelCard, ModelIntegrityError, ModelNotFound, UpstreamError
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.runtime import SessionCache, SessionKey, sha256_file
@@ -48,6 +49,8 @@ class LoadedModel:
     card: ModelCard
     source: Source
     session: ort.InferenceSession
+    # Every verified file of the model by its card name (artifact and extra artifacts).
+    files: Mapping[str, Path] = field(default_factory=dict)
 
     def envelope(self) -> dict[str, str]:
         """The ``model`` block of every response."""
@@ -133,9 +136,12 @@ class S3ModelStore:
         return parse_card(raw, source=f"s3://{self.bucket}/{PREFIX}{name}/{version}/{CARD_FILE}")
 
     def download(self, card: ModelCard, dest: Path) -> None:
+        self.download_artifact(card, card.artifact, dest)
+
+    def download_artifact(self, card: ModelCard, artifact: ArtifactSpec, dest: Path) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = f"{PREFIX}{card.name}/{card.version}/{card.artifact.file}"
+        key = f"{PREFIX}{card.name}/{card.version}/{artifact.file}"
         try:
             self.client.download_file(self.bucket, key, str(dest))
         except (ClientError, BotoCoreError) as e:
@@ -144,12 +150,13 @@ class S3ModelStore:
     def publish(self, directory: Path, alias: str | None) -> ModelCard:
         """Upload a model directory after checking its card and sha256; then move the alias."""
         card = load_card(directory)
-        artifact = directory / card.artifact.file
-        if sha256_file(artifact) != card.artifact.sha256:
-            raise ModelIntegrityError(f"{artifact} does not match the sha256 in its card")
+        for spec in card.artifacts():
+            if sha256_file(directory / spec.file) != spec.sha256:
+                raise ModelIntegrityError(f"{directory / spec.file} does not match the sha256 in its card")
         base = f"{PREFIX}{card.name}/{card.version}/"
-        # The artifact goes first and the card second: a reader that finds a card finds its model.
-        self.client.upload_file(str(artifact), self.bucket, base + card.artifact.file)
+        # The artifacts go first and the card second: a reader that finds a card finds its model.
+        for spec in card.artifacts():
+            self.client.upload_file(str(directory / spec.file), self.bucket, base + spec.file)
         self.client.put_object(
             Bucket=self.bucket,
             Key=base + CARD_FILE,
@@ -267,20 +274,25 @@ class Registry:
     def load(self, name: str, modality: str | None = None) -> LoadedModel:
         card, source = self.resolve(name, modality)
         path = self._artifact(card, source)
+        files = {card.artifact.file: path}
+        files.update({spec.file: self._artifact(card, source, spec) for spec in card.extra_artifacts})
         session = self.sessions.get(SessionKey(card.name, card.version, card.artifact.sha256), path)
-        return LoadedModel(card=card, source=source, session=session)
+        return LoadedModel(card=card, source=source, session=session, files=files)
 
-    def _artifact(self, card: ModelCard, source: Source) -> Path:
+    def _artifact(self, card: ModelCard, source: Source, spec: ArtifactSpec | None = None) -> Path:
+        """A verified local copy of one file of the model (default: its ONNX artifact)."""
+        spec = spec or card.artifact
         if source == "bundled":
-            path = self.bundled.get(card.name)[1]  # type: ignore[index]
+            path = self.bundled.get(card.name)[1].parent / spec.file  # type: ignore[index]
         else:
-            path = self.cache_dir / card.name / card.version / card.artifact.sha256 / card.artifact.file
+            path = self.cache_dir / card.name / card.version / spec.sha256 / spec.file
             if not path.exists():
-                self._download(card, path)
-        self._verify(card, path, source)
+                self._download(card, path, spec)
+        self._verify(card, path, source, spec)
         return path
 
-    def _download(self, card: ModelCard, path: Path) -> None:
+    def _download(self, card: ModelCard, path: Path, spec: ArtifactSpec | None = None) -> None:
+        spec = spec or card.artifact
         assert self.store is not None
         path.parent.mkdir(parents=True, exist_ok=True)
         # Download beside the target and rename: a concurrent or interrupted download never
@@ -288,10 +300,13 @@ class Registry:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
         os.close(fd)
         try:
-            self.store.download(card, Path(tmp))
+            if spec is card.artifact:
+                self.store.download(card, Path(tmp))
+            else:
+                self.store.download_artifact(card, spec, Path(tmp))
             started = time.perf_counter()
             actual = sha256_file(Path(tmp))
-            if actual != card.artifact.sha256:
+            if actual != spec.sha256:
                 self._integrity_failure(card, "s3")
             os.replace(tmp, path)
             logger.info(
@@ -299,21 +314,22 @@ class Registry:
                 extra={
                     "model": card.name,
                     "version": card.version,
+                    "file": spec.file,
                     "hash_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        self._verified.add((path, card.artifact.sha256))
+        self._verified.add((path, spec.sha256))
 
-    def _verify(self, card: ModelCard, path: Path, source: Source) -> None:
-        key = (path, card.artifact.sha256)
+    def _verify(self, card: ModelCard, path: Path, source: Source, spec: ArtifactSpec | None = None) -> None:
+        key = (path, (spec or card.artifact).sha256)
         if key in self._verified:
             return
         with self._lock:
             if key not in self._verified:
-                if sha256_file(path) != card.artifact.sha256:
+                if sha256_file(path) != key[1]:
                     self._integrity_failure(card, source)
                 self._verified.add(key)
 

@@ -15,7 +15,14 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # Bundled model -> the training script that builds it (run with `--out <dir>`).
 BUILDERS = {
     "breast-cancer-risk": "training/tabular_wdbc.py",
+    "cxr-nodule-phantom": "training/imaging_phantoms.py",
 }
+# Registry models (too large for the layer: published to the models bucket, seeded into the
+# embedded one by `medserve serve`), built into models/<name>/.
+REGISTRY_BUILDERS = {
+    "note-specialty": "training/text_specialty.py",
+}
+REGISTRY_MODELS_DIR = REPO_ROOT / "models"
 
 
 def _registry(bucket: str | None) -> Registry:
@@ -42,8 +49,10 @@ def _show(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     out_root = Path(args.out) if args.out else BUNDLED_DIR
-    for name, script in BUILDERS.items():
-        target = out_root / name
+    jobs = [(name, script, out_root / name) for name, script in BUILDERS.items()]
+    registry_root = Path(args.out) if args.out else REGISTRY_MODELS_DIR
+    jobs += [(name, script, registry_root / name) for name, script in REGISTRY_BUILDERS.items()]
+    for name, script, target in jobs:
         if args.if_missing and (target / "card.json").exists() and (target / "model.onnx").exists():
             continue
         path = REPO_ROOT / script
@@ -82,4 +91,4 @@ def main_models(args: argparse.Namespace) -> int:
         return 1
 
 
-__all__ = ["BUILDERS", "main_models"]
+__all__ = ["BUILDERS", "REGISTRY_BUILDERS", "main_models"]

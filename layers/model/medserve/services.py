@@ -17,6 +17,8 @@ from medserve.registry import Registry
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from medserve.jobs import JobStore
+
 
 @dataclass
 class Services:
@@ -26,6 +28,17 @@ class Services:
     dynamodb_client: Any = None
     offload: OffloadConfig = field(default_factory=OffloadConfig.from_env)
     sagemaker: SageMakerRuntime = field(default_factory=SageMakerRuntime)  # client built on first use
+    jobs_table: str = field(default_factory=lambda: os.environ.get("JOBS_TABLE", ""))
+    _jobs: Any = field(default=None, init=False, repr=False)  # JobStore, built on first use
+
+    @property
+    def jobs(self) -> JobStore | None:
+        """The asynchronous jobs table (None when the function has none: ``JOBS_TABLE`` unset)."""
+        if self._jobs is None and self.jobs_table:
+            from medserve.jobs import JobStore
+
+            self._jobs = JobStore(self.jobs_table, self.dynamodb_client)
+        return self._jobs
 
     @property
     def s3(self) -> S3Client:

@@ -19,7 +19,10 @@
    buckets, ``object.versionId`` (read with HeadObject when the message is handled, so an
    overwrite in between would show the newer version). moto's ``s3:TestEvent`` is skipped.
    A failing handler is reported on stderr (as a failed asynchronous invoke would be logged);
-   it is not retried, and never stops the thread.
+   it is not retried, and never stops the thread;
+5. publishes every model directory under ``models/`` beside the template (the S3 registry's
+   models, e.g. the text encoder) to the functions' ``MODELS_BUCKET`` under their
+   ``MEDSERVE_MODEL_ALIAS``, so models that do not fit the layer are served offline too.
 
 Nothing here logs object keys or bodies: keys may carry identifiers of patients.
 """
@@ -50,6 +53,7 @@ from medserve.local.template import S3Trigger, Template, TemplateError, local_na
 __all__ = ["EmbeddedAWS", "S3Route"]
 
 NOTIFICATION_QUEUE = local_name("Internal") + "-s3-notifications"
+MODELS_DIR = "models"  # beside template.yaml: registry models seeded into the embedded models bucket
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _ATTRIBUTE_TYPES = {"String": "S", "Number": "N", "Binary": "B"}  # SimpleTable PrimaryKey.Type
 
@@ -89,6 +93,7 @@ class EmbeddedAWS:
         self.queues: dict[str, str] = {}
         self.topics: dict[str, str] = {}
         self.s3_routes: dict[str, S3Route] = {}  # notification configuration id → route
+        self.seeded_models: list[str] = []  # models/<name>/ directories published to the registry
         self._server: ThreadedMotoServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self._stopping = threading.Event()
@@ -182,6 +187,29 @@ class EmbeddedAWS:
         self._create_tables()
         self._create_queues()
         self._create_topics()
+        self._seed_models()
+
+    def _seed_models(self) -> None:
+        """Publish the repository's registry models (``models/<name>/``, e.g. the text encoder, too
+        large for the layer) to the models bucket the functions read (``MODELS_BUCKET``), under the
+        alias they serve, as ``medserve models publish`` would: the local stack works offline."""
+        directory = self.template.base_dir / MODELS_DIR
+        if not directory.is_dir():
+            return
+        from medserve.registry import S3ModelStore
+
+        targets: dict[str, str] = {}  # models bucket -> alias
+        for spec in self.invoker.specs.values():
+            bucket = spec.environment.get("MODELS_BUCKET", "")
+            if bucket in self.buckets.values():
+                targets[bucket] = spec.environment.get("MEDSERVE_MODEL_ALIAS") or "production"
+        s3 = self.client("s3")
+        self.seeded_models = []
+        for bucket, alias in sorted(targets.items()):
+            store = S3ModelStore(bucket, s3)
+            for card in sorted(directory.glob("*/card.json")):
+                store.publish(card.parent, alias)
+                self.seeded_models.append(card.parent.name)
 
     def _create_buckets(self) -> None:
         s3 = self.client("s3")

@@ -585,6 +585,14 @@ class LocalApi:
                         f"curl -s -X POST {self.url}{route.path} -H 'content-type: application/json' "
                         f"-d {shlex.quote(sample)}"
                     )
+                    continue
+                binary = _sample_binary(self.template.base_dir, route.path)
+                if binary is not None:
+                    file, content_type = binary
+                    examples.append(
+                        f"curl -s -X POST '{self.url}{route.path}?explain=true' "
+                        f"-H 'content-type: {content_type}' --data-binary @{shlex.quote(file)}"
+                    )
         if self.aws is not None:
             examples += self._upload_examples()
         return examples
@@ -622,6 +630,29 @@ def _sample_body(base_dir: Path, path: str) -> str | None:
         return json.dumps(json.loads(body), separators=(",", ":"))
     except (OSError, ValueError, AttributeError):
         return None
+
+
+_BINARY_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".dcm": "application/dicom",
+}
+
+
+def _sample_binary(base_dir: Path, path: str) -> tuple[str, str] | None:
+    """A binary sample for route ``/v1/<a>/...``: the first ``events/data/<a>_*`` file of a known
+    media type (``.png``, ``.jpg``, ``.dcm``), as a path paste-able from the working directory."""
+    segments = [s for s in path.strip("/").split("/") if s != "v1"]
+    if not segments:
+        return None
+    for candidate in sorted((base_dir / "events" / "data").glob(f"{segments[0]}_*")):
+        content_type = _BINARY_TYPES.get(candidate.suffix.lower())
+        if content_type is not None:
+            with contextlib.suppress(ValueError):
+                return os.path.relpath(candidate), content_type
+            return str(candidate), content_type
+    return None
 
 
 def _sample_upload(base_dir: Path, trigger: S3Trigger) -> str:

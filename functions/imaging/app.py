@@ -1,0 +1,32 @@
+"""ImagingFunction: PNG, JPEG and DICOM classification over the HTTP API and for images put in S3.
+
+Routes: ``POST /v1/imaging/predict``, ``POST /v1/uploads`` (presigned PUT for large inputs),
+``GET /v1/jobs/{id}``; the S3 trigger on ``uploads/imaging/`` predicts uploads and keeps their
+jobs current. Thin by design: everything it calls lives in the shared layer (package ``medserve``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from medserve.api import create_app
+from medserve.api.imaging import router as imaging_router
+from medserve.api.jobs import router as jobs_router
+from medserve.batch import is_s3_event, process_s3_event
+from medserve.imaging_batch import UPLOAD_JOBS, score_imaging_upload
+from medserve.observability import logger, metrics, tracer
+
+app = create_app(imaging_router, jobs_router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_s3_event(event):
+        return process_s3_event(
+            event, context, modality="imaging", score_file=score_imaging_upload, jobs=UPLOAD_JOBS
+        )
+    return app.resolve(event, context)

@@ -1,0 +1,27 @@
+"""TextFunction: clinical notes over the HTTP API (specialty, de-identification) and from S3.
+
+Thin by design: everything it calls lives in the shared layer (package ``medserve``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from medserve.api import create_app
+from medserve.api.text import router as text_router
+from medserve.batch import is_s3_event, process_s3_event
+from medserve.observability import logger, metrics, tracer
+from medserve.text_batch import score_text_file
+
+app = create_app(text_router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_s3_event(event):
+        return process_s3_event(event, context, modality="text", score_file=score_text_file)
+    return app.resolve(event, context)

@@ -1,0 +1,201 @@
+"""``POST /v1/imaging/predict``: one image in, label, calibrated probabilities and an occlusion map out.
+
+Two request shapes:
+
+* a raw body with ``Content-Type: image/png``, ``image/jpeg`` or ``application/dicom`` (API
+  Gateway delivers it base64-encoded, ``isBase64Encoded: true``), query ``model`` and ``explain``;
+* JSON ``{"image_base64": str | "s3_uri": str, "model"?: str, "explain"?: bool}``; an ``s3_uri``
+  must name an object under ``uploads/imaging/`` of the deployment's uploads bucket (the only
+  place the function may read), up to 50 MB.
+
+Sizes are checked before anything is decoded (base64 included): 4.5 MB of image through the API
+(Lambda's 6 MB payload after base64), else ``POST /v1/uploads``.
+"""
+
+# No `from __future__ import annotations`: powertools reads the route signatures at runtime.
+
+import base64
+import binascii
+import json
+import os
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medserve.api.responses import json_response, request_id
+from medserve.api.schemas import ErrorEnvelope, PredictEnvelope
+from medserve.errors import InvalidInput, MalformedRequest, UnsupportedMediaType, UpstreamError
+from medserve.imaging import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES, check_size
+from medserve.imaging_model import predict_image
+from medserve.observability import tracer
+from medserve.services import get_services
+
+__all__ = ["ImagingPredictRequest", "router"]
+
+router = APIGatewayHttpRouter()
+
+UPLOAD_PREFIX = "uploads/imaging/"
+_TOO_BIG_HINT = "; send larger images through POST /v1/uploads"
+_ERRORS = {
+    400: "malformed request (empty body, JSON that is not an object)",
+    404: "unknown model",
+    413: "image over the byte or pixel limit",
+    415: "unsupported media type, image format or DICOM transfer syntax",
+    422: "invalid image (truncated, corrupt, not an image, DICOM without pixel data) or request fields",
+    502: "S3 failed",
+    503: "the model runs on SageMaker (imaging offload is not offered yet)",
+}
+
+
+class ImagingPredictRequest(BaseModel):
+    """The JSON form of ``POST /v1/imaging/predict``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_base64: str | None = Field(
+        default=None, description="the PNG, JPEG or DICOM file, base64 (a data: URL prefix is accepted)"
+    )
+    s3_uri: str | None = Field(
+        default=None,
+        max_length=1100,
+        description="s3://<uploads bucket>/uploads/imaging/<key>: an object already uploaded",
+    )
+    model: str | None = Field(
+        default=None, max_length=64, description="model name; default: the imaging model"
+    )
+    explain: bool | None = Field(default=None, description="add an occlusion map (default false)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ImagingPredictRequest":
+        if (self.image_base64 is None) == (self.s3_uri is None):
+            raise ValueError("give exactly one of image_base64 and s3_uri")
+        return self
+
+    def __repr__(self) -> str:
+        # Never the image: powertools and tracebacks format arguments; pixels are patient data.
+        return f"ImagingPredictRequest(model={self.model!r}, explain={self.explain})"
+
+    __str__ = __repr__
+
+
+@router.post(
+    "/v1/imaging/predict",
+    summary="classify one image (PNG, JPEG or DICOM), optionally with an occlusion map",
+    description=(
+        "Raw body with Content-Type image/png, image/jpeg or application/dicom (query: model, explain), "
+        "or JSON {image_base64 | s3_uri, model?, explain?}. DICOM responses carry a `dicom` block of "
+        "technical attributes only (modality, rows, columns, photometric interpretation, frames)."
+    ),
+    tags=["imaging"],
+    responses={
+        200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
+        **{
+            code: {"description": text, "content": {"application/json": {"model": ErrorEnvelope}}}
+            for code, text in _ERRORS.items()
+        },
+    },
+)
+@tracer.capture_method(capture_response=False)  # responses carry patient-derived values
+def imaging_predict(
+    model: Annotated[str | None, Query(max_length=64, description="model name (raw bodies)")] = None,
+    explain: Annotated[bool, Query(description="add an occlusion map (raw bodies)")] = False,
+):
+    event = router.current_event
+    media = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media in MEDIA_TYPES:
+        data, max_bytes = _raw_image(event.get("body"), bool(event.get("isBase64Encoded"))), MAX_INLINE_BYTES
+    elif media in ("application/json", ""):
+        request = _json_request(event.get("body"), bool(event.get("isBase64Encoded")))
+        model = request.model or model
+        explain = request.explain if request.explain is not None else explain
+        if request.image_base64 is not None:
+            data, max_bytes = _from_base64(request.image_base64), MAX_INLINE_BYTES
+        else:
+            data, max_bytes = _from_s3(request.s3_uri or ""), MAX_UPLOAD_BYTES
+    else:
+        raise UnsupportedMediaType(
+            "this route accepts image/png, image/jpeg, application/dicom or application/json bodies"
+        )
+    body = predict_image(data, model=model, explain=explain, max_bytes=max_bytes)
+    return json_response(200, {"request_id": request_id(router), **body})
+
+
+def _raw_image(body: str | None, is_base64: bool) -> bytes:
+    if not body:
+        raise MalformedRequest("the request body is empty: send the image file as the body")
+    if not is_base64:  # API Gateway base64-encodes binary media types; a text body is no image
+        return body.encode("utf-8", "surrogateescape")
+    check_size(len(body) * 3 // 4, MAX_INLINE_BYTES, hint=_TOO_BIG_HINT)
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise MalformedRequest("the request body is not valid base64") from e
+
+
+def _json_request(body: str | None, is_base64: bool) -> ImagingPredictRequest:
+    if not body:
+        raise MalformedRequest("the request body is empty")
+    try:
+        text = base64.b64decode(body, validate=True).decode("utf-8") if is_base64 else body
+        payload = json.loads(text)
+    except (binascii.Error, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MalformedRequest("the request body is not valid JSON") from e
+    if not isinstance(payload, dict):
+        raise MalformedRequest("the request body must be a JSON object")
+    if isinstance(payload.get("image_base64"), str):
+        # Before pydantic copies it around: a huge string is refused on its length alone.
+        check_size(len(payload["image_base64"]) * 3 // 4, MAX_INLINE_BYTES, hint=_TOO_BIG_HINT)
+    try:
+        return ImagingPredictRequest.model_validate(payload)
+    except ValidationError as e:
+        details = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ())) or "body",
+                "issue": err.get("msg", "invalid"),
+            }
+            for err in e.errors(include_input=False, include_url=False)
+        ]
+        raise InvalidInput("the request does not match the schema", details) from e
+
+
+def _from_base64(text: str) -> bytes:
+    if text.startswith("data:") and "," in text[:100]:
+        text = text.split(",", 1)[1]  # data:image/png;base64,....
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InvalidInput(
+            "image_base64 is not valid base64", [{"field": "image_base64", "issue": "not valid base64"}]
+        ) from e
+
+
+def _from_s3(uri: str) -> bytes:
+    """The object an ``s3_uri`` names, if it lies under uploads/imaging/ of the uploads bucket."""
+    bucket = os.environ.get("UPLOADS_BUCKET", "")
+    where = f"s3://{bucket}/{UPLOAD_PREFIX}" if bucket else "the uploads bucket"
+    named_bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not (bucket and uri.startswith("s3://") and named_bucket == bucket and key.startswith(UPLOAD_PREFIX)):
+        raise InvalidInput(
+            f"s3_uri must name an object under {where}",
+            [{"field": "s3_uri", "issue": f"outside {where}"}],
+        )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = get_services().s3
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        check_size(int(head.get("ContentLength", 0)), MAX_UPLOAD_BYTES)
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as e:
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        if code in {"404", "NoSuchKey", "403", "AccessDenied", "NotFound"}:
+            # Without ListBucket, S3 answers 403 for a missing key: both mean "nothing to read".
+            raise InvalidInput(
+                "s3_uri names no object this function can read",
+                [{"field": "s3_uri", "issue": "no such object"}],
+            ) from e
+        raise UpstreamError("the image could not be read from S3") from e
+    except BotoCoreError as e:
+        raise UpstreamError("the image could not be read from S3") from e

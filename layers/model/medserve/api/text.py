@@ -1,0 +1,189 @@
+"""``POST /v1/text/predict`` and ``POST /v1/text/deidentify``: clinical notes in, specialty or PHI out.
+
+Both take at most :data:`medserve.phi.MAX_CHARACTERS` characters of ``text`` (413 beyond: longer
+notes go through the S3 upload). Nothing of the note (text, words, entities, embeddings) is
+logged, counted in a metric or quoted in an error: logs carry the model, sizes and timings.
+"""
+
+# No `from __future__ import annotations`: powertools reads the route signatures at runtime.
+
+import time
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from medserve import phi
+from medserve.api.responses import json_response, request_id
+from medserve.api.schemas import ErrorEnvelope, PredictEnvelope
+from medserve.errors import InvalidInput, PayloadTooLarge
+from medserve.observability import MetricUnit, logger, metrics, tracer
+from medserve.services import get_services
+from medserve.text import TextClassifier
+
+router = APIGatewayHttpRouter()
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPredictRequest(_Wire):
+    text: str = Field(description=f"the note, at most {phi.MAX_CHARACTERS} characters")
+    model: str | None = Field(default=None, description="model name; default: the deployment's text model")
+    explain: bool = Field(default=False, description="add leave-one-word-out attributions")
+
+    def __repr__(self) -> str:
+        # Never the text: powertools formats route arguments into a debug f-string on every call.
+        return (
+            f"TextPredictRequest(model={self.model!r}, text=<{len(self.text)} chars>, explain={self.explain})"
+        )
+
+    __str__ = __repr__
+
+
+class DeidentifyRequest(_Wire):
+    text: str = Field(description=f"the note, at most {phi.MAX_CHARACTERS} characters")
+    mode: Literal["tag", "mask", "surrogate"] = Field(
+        default="tag",
+        description="tag: [TYPE]; mask: one * per character (offsets unchanged); surrogate: consistent fake "
+        "values, dates shifted by one random number of days per note",
+    )
+
+    def __repr__(self) -> str:
+        return f"DeidentifyRequest(mode={self.mode!r}, text=<{len(self.text)} chars>)"
+
+    __str__ = __repr__
+
+
+class EntityOut(BaseModel):
+    type: str = Field(examples=["NAME"])
+    begin: int = Field(description="character offset of the first character in the input")
+    end: int = Field(description="character offset after the last character in the input")
+    score: float = Field(description="rule confidence in [0, 1], not a calibrated probability")
+
+
+class DeidentifyEnvelope(BaseModel):
+    request_id: str
+    method: dict[str, str]
+    mode: str
+    entities: list[EntityOut]
+    redacted_text: str
+    counts: dict[str, int]
+    timing_ms: dict[str, float]
+
+
+def _errors(*codes: int) -> dict:
+    descriptions = {
+        400: "malformed JSON",
+        404: "unknown model",
+        413: f"text over {phi.MAX_CHARACTERS} characters",
+        415: "not application/json",
+        422: "invalid fields or empty text",
+    }
+    return {
+        c: {"description": descriptions[c], "content": {"application/json": {"model": ErrorEnvelope}}}
+        for c in codes
+    }
+
+
+def _check_length(text: str) -> None:
+    if len(text) > phi.MAX_CHARACTERS:
+        raise PayloadTooLarge(
+            f"text is limited to {phi.MAX_CHARACTERS} characters per request; "
+            "put longer notes under uploads/text/ in the uploads bucket"
+        )
+
+
+@router.post(
+    "/v1/text/deidentify",
+    summary="find and remove the HIPAA Safe Harbor identifiers of a note",
+    tags=["text"],
+    responses={
+        200: {
+            "description": "entities and redacted text",
+            "content": {"application/json": {"model": DeidentifyEnvelope}},
+        },
+        **_errors(400, 413, 415, 422),
+    },
+)
+@tracer.capture_method(capture_response=False)  # the response is the note, redacted
+def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
+    started = time.perf_counter()
+    _check_length(request.text)
+    result = phi.deidentify(request.text, request.mode)
+    elapsed = (time.perf_counter() - started) * 1000
+    counts: dict[str, int] = {}
+    for e in result.entities:
+        counts[e.type] = counts.get(e.type, 0) + 1
+    metrics.add_dimension(name="model", value="phi-rules")
+    metrics.add_dimension(name="model_version", value=phi.VERSION)
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=elapsed)
+    logger.info(
+        "text deidentified",
+        extra={
+            "mode": request.mode,
+            "characters": len(request.text),
+            "entities": len(result.entities),
+            "total_ms": round(elapsed, 3),
+        },
+    )
+    body: dict[str, Any] = {
+        "request_id": request_id(router),
+        "method": {"name": "phi-rules", "version": phi.VERSION},
+        "mode": request.mode,
+        "entities": [e.as_dict() for e in result.entities],
+        "redacted_text": result.redacted_text,
+        "counts": counts,
+        "timing_ms": {"total": round(elapsed, 3)},
+    }
+    return json_response(200, body)
+
+
+@router.post(
+    "/v1/text/predict",
+    summary="route a clinical note to a specialty",
+    tags=["text"],
+    responses={
+        200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
+        **_errors(400, 404, 413, 415, 422),
+    },
+)
+@tracer.capture_method(capture_response=False)  # attributions quote words of the note
+def text_predict(request: Annotated[TextPredictRequest, Body()]):
+    started = time.perf_counter()
+    _check_length(request.text)
+    if not request.text.strip():
+        raise InvalidInput("text is empty", [{"field": "text", "issue": "empty"}])
+    registry = get_services().registry
+    name = request.model or registry.default_name("text")
+    model = TextClassifier.load(registry, name)
+    metrics.add_dimension(name="model", value=model.card.name)
+    metrics.add_dimension(name="model_version", value=model.card.version)
+    prediction, explanation, timing = model.predict(request.text, explain=request.explain)
+    timing["total"] = (time.perf_counter() - started) * 1000
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=timing["total"])
+    logger.info(
+        "text prediction",
+        extra={
+            "model": model.card.name,
+            "version": model.card.version,
+            "characters": len(request.text),
+            "chunks": prediction["chunks"],
+            "explain": request.explain,
+            "total_ms": round(timing["total"], 3),
+        },
+    )
+    body = {
+        "request_id": request_id(router),
+        "model": model.loaded.envelope(),
+        "placement": model.card.placement,
+        "predictions": [{"index": 0, **prediction}],
+        "explanations": [{"index": 0, **explanation}] if explanation else [],
+        "timing_ms": {k: round(v, 3) for k, v in timing.items()},
+        "intended_use": model.card.intended_use,
+    }
+    return json_response(200, body)
