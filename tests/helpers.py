@@ -112,9 +112,10 @@ def s3_event(
     }
 
 
-def stack() -> Invoker:
-    """The functions of template.yaml, resolved (Handler, CodeUri, Layers) as Lambda would."""
-    return Invoker(Template.load(REPO / "template.yaml"))
+def stack(parameter_overrides: dict[str, str] | None = None) -> Invoker:
+    """The functions of template.yaml, resolved (Handler, CodeUri, Layers) as Lambda would;
+    ``parameter_overrides`` as for ``sam deploy`` (conditional functions appear with them)."""
+    return Invoker(Template.load(REPO / "template.yaml", parameter_overrides=parameter_overrides))
 
 
 def lambda_context(function: str = "TabularFunction") -> LambdaContext:

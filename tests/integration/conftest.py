@@ -12,6 +12,8 @@ from moto import mock_aws
 UPLOADS = "medserve-test-uploads"
 MODELS = "medserve-test-models"
 TABLE = "medserve-test-idempotency"
+JOBS = "medserve-test-jobs"
+DATA_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 
 
 @pytest.fixture
@@ -39,3 +41,18 @@ def services(aws, tmp_path) -> Services:
     )
     set_services(wired)
     return wired
+
+
+@pytest.fixture
+def jobs(aws, services, monkeypatch):
+    """The jobs table (as template.yaml's JobsTable), wired into services; uploads need the data key."""
+    aws["dynamodb"].create_table(
+        TableName=JOBS,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    services.jobs_table = JOBS
+    monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS)
+    monkeypatch.setenv("DATA_KEY_ARN", DATA_KEY)
+    return services.jobs

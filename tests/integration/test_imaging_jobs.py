@@ -12,10 +12,7 @@ from medserve.jobs import JobStore, upload_job_id
 from tests import helpers
 from tests.helpers import call, http_event, s3_event
 from tests.imaging_samples import PHANTOM, pydicom_file
-from tests.integration.conftest import UPLOADS
-
-JOBS = "medserve-test-jobs"
-DATA_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+from tests.integration.conftest import DATA_KEY, JOBS, UPLOADS
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +23,6 @@ def imaging_app():
 @pytest.fixture
 def ctx():
     return helpers.lambda_context("ImagingFunction")
-
-
-@pytest.fixture
-def jobs(aws, services, monkeypatch):
-    aws["dynamodb"].create_table(
-        TableName=JOBS,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    services.jobs_table = JOBS
-    monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS)
-    monkeypatch.setenv("DATA_KEY_ARN", DATA_KEY)
-    return services.jobs
 
 
 def ticket(imaging_app, ctx, **fields):

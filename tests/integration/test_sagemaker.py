@@ -134,16 +134,23 @@ def test_container_ping_and_invocations_over_loopback(endpoint_model, record):
         server.stop()
 
 
+def publish_variant(aws, tmp_path, *, name: str, placement: str, version: str = "1.0.0") -> None:
+    """The bundled model republished to the S3 registry under another name/version and placement."""
+    model_dir = tmp_path / name
+    shutil.copytree(MODEL_DIR, model_dir)
+    card = json.loads((model_dir / "card.json").read_text())
+    card.update(name=name, version=version, placement=placement)
+    (model_dir / "card.json").write_text(json.dumps(card))
+    S3ModelStore(MODELS, aws["s3"]).publish(model_dir, alias="production")
+
+
 # -- through the API: a card placed on SageMaker is served there --------------------------
 def test_api_routes_a_realtime_card_to_the_endpoint(
     aws, services, shim, tmp_path, tabular_app, lambda_context, record
 ):
-    model_dir = tmp_path / "bcr"
-    shutil.copytree(MODEL_DIR, model_dir)
-    card = json.loads((model_dir / "card.json").read_text())
-    card.update(version="1.0.0-gpu", placement="sagemaker-realtime")
-    (model_dir / "card.json").write_text(json.dumps(card))
-    S3ModelStore(MODELS, aws["s3"]).publish(model_dir, alias="production")
+    publish_variant(
+        aws, tmp_path, name="breast-cancer-risk", placement="sagemaker-realtime", version="1.0.0-gpu"
+    )
     services.offload = OffloadConfig(realtime_endpoint="medserve-realtime")
     services.sagemaker = runtime_for(shim)
 

@@ -1,6 +1,7 @@
 """`medserve serve --sagemaker-local`: the offload path end to end on one machine, real boto3 calls."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -60,3 +61,21 @@ def test_a_realtime_card_runs_on_the_local_endpoint(api):
     assert [p["probability"] for p in local["predictions"]] == pytest.approx(
         [p["probability"] for p in body["predictions"]], rel=1e-12
     )
+
+
+def test_an_async_card_answers_202_and_its_job_reaches_succeeded(api):
+    status, accepted = post(
+        api, "/v1/tabular/predict", {"model": "breast-cancer-risk-async", "records": records()}
+    )
+    assert status == 202, accepted
+    assert accepted["placement"] == "sagemaker-async" and accepted["status"] == "running"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(api.url + accepted["job_url"], timeout=30) as resp:
+            job = json.loads(resp.read())
+        if job["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["model"]["name"] == "breast-cancer-risk-async"
+    assert len(job["result"]["predictions"]) == 2

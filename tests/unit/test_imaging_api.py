@@ -219,4 +219,4 @@ def test_a_card_placed_on_sagemaker_is_not_run_here(imaging_app, ctx, tmp_path):
     (target / "card.json").write_text(json.dumps(dict(card, placement="sagemaker-realtime")))
     set_services(Services(registry=Registry(BundledModels(tmp_path), cache_dir=tmp_path / "cache")))
     status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), ctx)
-    assert (status, body["error"]["code"]) == (503, "OFFLOAD_UNAVAILABLE")
+    assert (status, body["error"]["code"]) == (503, "NOT_CONFIGURED")

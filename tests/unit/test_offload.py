@@ -1,7 +1,7 @@
 """Where a prediction runs: the card's placement and the payload size decide."""
 
 import pytest
-from medserve.errors import OffloadUnavailable, PayloadTooLarge
+from medserve.errors import NotConfigured, PayloadTooLarge
 from medserve.offload import REALTIME_MAX_BYTES, OffloadConfig, route
 
 BOTH = OffloadConfig(realtime_endpoint="rt", async_endpoint="async")
@@ -41,6 +41,6 @@ def test_async_models_go_async(card):
 
 @pytest.mark.parametrize("placement", ["sagemaker-realtime", "sagemaker-async"])
 def test_an_endpoint_that_is_off_is_a_clear_503(card, placement):
-    with pytest.raises(OffloadUnavailable) as caught:
+    with pytest.raises(NotConfigured) as caught:
         route(with_placement(card, placement), 10, OffloadConfig())
     assert caught.value.status == 503 and "not configured" in caught.value.message

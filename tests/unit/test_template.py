@@ -30,7 +30,12 @@ TABULAR_ROUTES = {
 # Actions that AWS only authorizes with Resource "*" (no resource-level permissions). An Allow
 # statement may use "*" only when all of its actions are listed here. None is needed today (SAM's
 # AWSXrayWriteOnlyAccess managed policy covers X-Ray; metrics go out as EMF through the logs).
-ACTIONS_REQUIRING_STAR = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:PutMetricData"}
+ACTIONS_REQUIRING_STAR = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "cloudwatch:PutMetricData",
+    "ecr:GetAuthorizationToken",  # the SageMaker execution role's registry login
+}
 
 
 @pytest.fixture(scope="module")
@@ -322,6 +327,8 @@ def _statements(resources) -> Iterator[tuple[str, dict[str, Any]]]:
                 assert "FullAccess" not in policy and "Administrator" not in policy, (name, policy)
             elif "Statement" in policy:
                 for st in as_list(policy["Statement"]):
+                    if "Fn::If" in st:  # a statement present only under a condition (offload)
+                        st = st["Fn::If"][1]
                     yield name, st
     for rtype in ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         for name, res in of_type(resources, rtype).items():
@@ -625,3 +632,59 @@ def test_writers_can_satisfy_the_uploads_bucket_policy(template, resources):
 
 def test_imaging_outputs(template):
     assert {"ImagingDeadLetterQueueUrl", "JobsTableName", "ImagingFunctionName"} <= set(template["Outputs"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# SageMaker offload: off by default, created from an image URI, IAM scoped to the endpoints
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_offload_is_off_unless_configured(template, resources):
+    params = template["Parameters"]
+    for name in ("EndpointImageUri", "EndpointModelDataUrl", "RealtimeEndpointName", "AsyncEndpointName"):
+        assert params[name]["Default"] == "", name
+    conditions = template["Conditions"]
+    assert conditions["CreateEndpoints"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "EndpointImageUri"}, ""]}]}
+    for name in (
+        "SageMakerExecutionRole",
+        "EndpointModel",
+        "RealtimeEndpointConfig",
+        "RealtimeEndpoint",
+        "AsyncEndpointConfig",
+        "AsyncEndpoint",
+    ):
+        assert resources[name]["Condition"] == "CreateEndpoints", name
+    for name in ("AsyncSuccessTopic", "AsyncErrorTopic", "JobsFunction", "JobsFunctionLogGroup"):
+        assert resources[name]["Condition"] == "HasAsync", name
+
+
+def test_async_endpoint_writes_to_the_bucket_and_notifies_the_jobs_function(resources):
+    config = resources["AsyncEndpointConfig"]["Properties"]
+    output = config["AsyncInferenceConfig"]["OutputConfig"]
+    assert output["NotificationConfig"] == {
+        "SuccessTopic": {"Ref": "AsyncSuccessTopic"},
+        "ErrorTopic": {"Ref": "AsyncErrorTopic"},
+    }
+    assert output["KmsKeyId"] in DATA_KEY_REFS and config["KmsKeyId"] in DATA_KEY_REFS
+    assert output["S3OutputPath"]["Fn::Sub"][0].endswith("/async-results/")
+    events = resources["JobsFunction"]["Properties"]["Events"]
+    assert {e["Properties"]["Topic"]["Ref"] for e in events.values() if e["Type"] == "SNS"} == {
+        "AsyncSuccessTopic",
+        "AsyncErrorTopic",
+    }
+
+
+def test_tabular_may_invoke_exactly_the_configured_endpoints(resources):
+    props = resources["TabularFunction"]["Properties"]
+    env = props["Environment"]["Variables"]
+    assert env["MEDSERVE_REALTIME_ENDPOINT"]["Fn::If"][0] == "CreateEndpoints"
+    assert env["MEDSERVE_ASYNC_ENDPOINT"]["Fn::If"][0] == "CreateEndpoints"
+    conditional = {
+        st["Fn::If"][1]["Sid"]: st["Fn::If"] for st in props["Policies"][0]["Statement"] if "Fn::If" in st
+    }
+    assert conditional["InvokeRealtimeEndpoint"][0] == "HasRealtime"
+    assert conditional["InvokeAsyncEndpoint"][0] == "HasAsync"
+    assert conditional["InvokeRealtimeEndpoint"][1]["Action"] == "sagemaker:InvokeEndpoint"
+    arn = conditional["InvokeRealtimeEndpoint"][1]["Resource"]["Fn::Sub"][0]
+    assert arn.endswith(":endpoint/${Name}")  # one endpoint, never endpoint/*
+    assert conditional["StageAsyncInputs"][1]["Resource"]["Fn::Sub"][0].endswith("/async-inputs/tabular/*")

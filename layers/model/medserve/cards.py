@@ -172,6 +172,10 @@ class ModelCard(_Card):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.inputs.features]
 
+    def ref(self) -> dict[str, str]:
+        """The ``model`` block of every response: which model, exactly."""
+        return {"name": self.name, "version": self.version, "sha256": self.artifact.sha256}
+
     def summary(self) -> dict:
         """What ``GET /v1/models`` lists for each model."""
         return {

@@ -41,7 +41,8 @@ class JobNotFound(MedserveError):
 
 
 class NotConfigured(MedserveError):
-    """A route whose resources (uploads bucket, jobs table) this deployment does not configure."""
+    """A route or model whose resources (uploads bucket, jobs table, SageMaker endpoint) this
+    deployment does not configure."""
 
     status, code = 503, "NOT_CONFIGURED"
 
@@ -86,9 +87,3 @@ class UpstreamTimeout(UpstreamError):
     """An upstream did not answer within the time the HTTP API leaves us."""
 
     status, code = 504, "UPSTREAM_TIMEOUT"
-
-
-class OffloadUnavailable(MedserveError):
-    """The model runs on a SageMaker endpoint this deployment has not configured."""
-
-    status, code = 503, "OFFLOAD_UNAVAILABLE"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from medserve.cards import ImageSpec, ModelCard
-from medserve.errors import ModelNotFound, OffloadUnavailable
+from medserve.errors import ModelNotFound, NotConfigured
 from medserve.imaging import MAX_INLINE_BYTES, DecodedImage, ModelInput, decode, normalise, to_model_input
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.registry import LoadedModel
@@ -134,7 +134,7 @@ def predict_image(
     card, _ = registry.resolve(name, modality="imaging")
     if card.placement != "lambda":
         # Never run a model here that its card places on SageMaker (size, GPU): say so instead.
-        raise OffloadUnavailable(f"model '{card.name}' runs on SageMaker; imaging offload is not offered yet")
+        raise NotConfigured(f"model '{card.name}' runs on SageMaker; imaging offload is not offered yet")
     imaging = ImagingModel(registry.load(name, modality="imaging"))
     metrics.add_dimension(name="model", value=imaging.card.name)
     metrics.add_dimension(name="model_version", value=imaging.card.version)

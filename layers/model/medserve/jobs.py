@@ -115,9 +115,10 @@ class JobStore:
         )
         return job
 
-    def mark_running(self, job_id: str, *, modality: str) -> None:
-        """The input arrived: ``running`` until ``RUNNING_GRACE_SECONDS`` from now. Creates the
-        record if the object was written without ``POST /v1/uploads`` (same key layout)."""
+    def mark_running(self, job_id: str, *, modality: str, deadline_in: float = RUNNING_GRACE_SECONDS) -> None:
+        """The input arrived (or SageMaker accepted the job): ``running`` until ``deadline_in``
+        seconds from now. Creates the record if the object was written without ``POST /v1/uploads``
+        (same key layout)."""
         now = self._clock()
         self._update(
             job_id,
@@ -127,7 +128,7 @@ class JobStore:
             {
                 ":s": {"S": "running"},
                 ":now": {"N": _num(now)},
-                ":deadline": {"N": _num(now + RUNNING_GRACE_SECONDS)},
+                ":deadline": {"N": _num(now + deadline_in)},
                 ":m": {"S": modality},
                 ":expires": {"N": str(int(now + RETENTION_SECONDS))},
             },
@@ -170,7 +171,8 @@ class JobStore:
                 "code": "TIMED_OUT",
                 "message": "no upload arrived before the upload URL expired"
                 if found["status"]["S"] == "queued"
-                else "processing did not finish; the event is in the dead-letter queue",
+                else "processing did not finish before its deadline (a failed S3 event is in the "
+                "dead-letter queue; a SageMaker job sent no notification)",
             }
         return Job(
             job_id=job_id,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from medserve.cards import ModelCard
-from medserve.errors import OffloadUnavailable, PayloadTooLarge, Throttled, UpstreamError, UpstreamTimeout
+from medserve.errors import NotConfigured, PayloadTooLarge, Throttled, UpstreamError, UpstreamTimeout
 from medserve.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def route(card: ModelCard, payload_bytes: int, config: OffloadConfig) -> Route:
     off = "which this deployment has not configured"
     if card.placement == "sagemaker-realtime" and payload_bytes <= REALTIME_MAX_BYTES:
         if not config.realtime_endpoint:
-            raise OffloadUnavailable(f"model '{card.name}' runs on a SageMaker real-time endpoint, {off}")
+            raise NotConfigured(f"model '{card.name}' runs on a SageMaker real-time endpoint, {off}")
         return Route("sagemaker-realtime", config.realtime_endpoint, "model card placement")
     if card.placement == "sagemaker-async":
         reason = "model card placement"
@@ -80,7 +80,7 @@ def route(card: ModelCard, payload_bytes: int, config: OffloadConfig) -> Route:
                 f"the request is over SageMaker's real-time limit ({REALTIME_MAX_BYTES // (1024 * 1024)} MB) "
                 "and this deployment has no asynchronous endpoint"
             )
-        raise OffloadUnavailable(f"model '{card.name}' runs on a SageMaker asynchronous endpoint, {off}")
+        raise NotConfigured(f"model '{card.name}' runs on a SageMaker asynchronous endpoint, {off}")
     return Route("sagemaker-async", config.async_endpoint, reason)
 
 

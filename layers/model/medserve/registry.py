@@ -54,7 +54,7 @@ class LoadedModel:
 
     def envelope(self) -> dict[str, str]:
         """The ``model`` block of every response."""
-        return {"name": self.card.name, "version": self.card.version, "sha256": self.card.artifact.sha256}
+        return self.card.ref()
 
 
 class BundledModels:

@@ -3,16 +3,17 @@
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
 import json
+import os
 import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from medserve import offload
+from medserve import offload, offload_jobs
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import ErrorEnvelope, PredictEnvelope, TabularPredictRequest
-from medserve.errors import OffloadUnavailable, UpstreamError
+from medserve.errors import UpstreamError
 from medserve.observability import MetricUnit, logger, metrics, tracer
 from medserve.services import get_services
 from medserve.tabular import TabularModel, validate_records
@@ -43,6 +44,7 @@ def _errors(*codes: int) -> dict:
     tags=["tabular"],
     responses={
         200: {"description": "predictions", "content": {"application/json": {"model": PredictEnvelope}}},
+        202: {"description": "accepted as an asynchronous job (a model placed on sagemaker-async)"},
         **_errors(400, 404, 413, 422, 429, 502, 503, 504),
     },
 )
@@ -73,8 +75,23 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         answer = _endpoint_answer(services.sagemaker.invoke(where.endpoint or "", endpoint_body))
         model_ref, predictions, explanations = answer["model"], answer["predictions"], answer["explanations"]
         t_predicted = time.perf_counter()
-    else:
-        raise OffloadUnavailable("asynchronous tabular predictions are not offered; use an S3 upload")
+    else:  # sagemaker-async: accepted now, answered by GET /v1/jobs/{id}
+        uploads_bucket = os.environ.get("UPLOADS_BUCKET", "")
+        job_id = offload_jobs.submit(services, where, "tabular", endpoint_body, uploads_bucket)
+        logger.info(
+            "tabular job submitted", extra={"model": card.name, "version": card.version, "job_id": job_id}
+        )
+        accepted = {
+            "request_id": request_id(router),
+            "job_id": job_id,
+            "status": "running",
+            "job_url": f"/v1/jobs/{job_id}",
+            "model": card.ref(),
+            "placement": where.placement,
+            "ran_on": where.describe(),
+            "intended_use": card.intended_use,
+        }
+        return json_response(202, accepted)
     t_done = time.perf_counter()
 
     timing = {

@@ -7,7 +7,7 @@ the offload path runs with real boto3 calls on one machine:
   ``ModelError`` when the container answered with an error;
 - ``POST /endpoints/{name}/async-invocations`` answers 202 with the output/failure locations,
   then (in a thread) reads the input from S3, runs the model, writes the output (or failure) to
-  S3 and publishes SageMaker's success/error notification to the SNS topics given.
+  S3 and hands SageMaker's success/error notification to ``notify`` (SNS, locally).
 
 ``faults`` lets tests script what SageMaker does under stress: an HTTP error code (throttling,
 5xx) or a delay, consumed one per request.
@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,14 +44,16 @@ class Fault:
 
 @dataclass
 class AsyncTarget:
-    """Where async results go and who is told (as an endpoint's AsyncInferenceConfig says)."""
+    """Where async results go and who is told (what an endpoint's AsyncInferenceConfig says).
+
+    ``notify(notification, succeeded)`` stands for SageMaker publishing to its success or error
+    SNS topic; locally it invokes the function the template subscribes to those topics.
+    """
 
     s3_client: Any
     output_bucket: str
-    output_prefix: str = "sagemaker-async/output"
-    sns_client: Any = None
-    success_topic_arn: str = ""
-    error_topic_arn: str = ""
+    output_prefix: str = "async-results"
+    notify: Callable[[dict[str, Any], bool], None] | None = None
     region: str = "us-east-1"
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -181,9 +184,8 @@ def _run_async(
     else:
         notification["failureReason"] = f"ClientError: Received server error ({status}) from model"
         notification["responseParameters"] = {"contentType": "application/json", "failureLocation": failure}
-    topic = target.success_topic_arn if succeeded else target.error_topic_arn
-    if target.sns_client is not None and topic:
-        target.sns_client.publish(TopicArn=topic, Message=json.dumps(notification))
+    if target.notify is not None:
+        target.notify(notification, succeeded)
 
 
 class SageMakerLocal(ThreadingHTTPServer):
@@ -250,10 +252,21 @@ class LocalOffload:
         self.server.stop()
 
 
-def start_local_offload(aws: Any, workdir: Any, async_target: AsyncTarget | None = None) -> LocalOffload:
+# The template parameters that turn offload on with existing endpoints of these names: the
+# template then declares the invoke permissions, the async topics and JobsFunction.
+LOCAL_ENDPOINT_PARAMETERS = {
+    "RealtimeEndpointName": DEMOS["sagemaker-realtime"][1],
+    "AsyncEndpointName": DEMOS["sagemaker-async"][1],
+}
+
+
+def start_local_offload(
+    aws: Any, workdir: Any, notify: Callable[[dict[str, Any], bool], None] | None = None
+) -> LocalOffload:
     """Publish the demo offload models to the embedded registry and host them on local endpoints.
 
-    ``aws`` is the running ``EmbeddedAWS``; ``workdir`` a directory for the endpoints' model dirs.
+    ``aws`` is the running ``EmbeddedAWS``; ``workdir`` a directory for the endpoints' model dirs;
+    ``notify`` receives each async notification (see :class:`AsyncTarget`).
     """
     import shutil
     from pathlib import Path
@@ -274,11 +287,8 @@ def start_local_offload(aws: Any, workdir: Any, async_target: AsyncTarget | None
         (target / "card.json").write_text(json.dumps(card, indent=2))
         store.publish(target, alias=os.environ.get("MEDSERVE_MODEL_ALIAS", "production"))
         endpoints[endpoint] = EndpointModel(target, threads=1)
-    server = SageMakerLocal(endpoints, async_target=async_target).start()
-    environment = {
-        # boto3 >= 1.28 reads a per-service endpoint from the environment: real calls, local target
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url,
-        "MEDSERVE_REALTIME_ENDPOINT": DEMOS["sagemaker-realtime"][1],
-        "MEDSERVE_ASYNC_ENDPOINT": DEMOS["sagemaker-async"][1],
-    }
+    target = AsyncTarget(s3, output_bucket=aws.buckets["UploadsBucket"], notify=notify)
+    server = SageMakerLocal(endpoints, async_target=target).start()
+    # boto3 >= 1.28 reads a per-service endpoint from the environment: real calls, local target.
+    environment = {"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": server.url}
     return LocalOffload(server=server, environment=environment, models=[n for n, _ in DEMOS.values()])

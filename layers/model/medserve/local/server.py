@@ -54,8 +54,15 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from medserve.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from medserve.local.invoke import Invoker, read_env_vars
-from medserve.local.sagemaker import LocalOffload, start_local_offload
-from medserve.local.template import LOCAL_ACCOUNT_ID, S3Trigger, Template, TemplateError, local_region
+from medserve.local.sagemaker import LOCAL_ENDPOINT_PARAMETERS, LocalOffload, start_local_offload
+from medserve.local.template import (
+    LOCAL_ACCOUNT_ID,
+    S3Trigger,
+    Template,
+    TemplateError,
+    local_name,
+    local_region,
+)
 
 __all__ = ["MAX_BODY_BYTES", "LocalApi", "Route", "RouteTable", "build_event", "main_serve"]
 
@@ -481,6 +488,12 @@ class LocalApi:
         self.port = port
         self.sagemaker_local = sagemaker_local and embedded_aws
         self.offload: LocalOffload | None = None
+        if self.sagemaker_local and template.path is not None:
+            # Offload on, as a deployment with existing endpoints: the template's conditions then
+            # add the invoke permissions, the async topics and JobsFunction.
+            overrides = {**LOCAL_ENDPOINT_PARAMETERS, **template.parameter_overrides}
+            template = Template.load(template.path, parameter_overrides=overrides)
+            self.template = template
         self.invoker = Invoker(template, env_vars)
         self.routes = RouteTable.from_invoker(self.invoker)
         self.aws: EmbeddedAWS | None = (
@@ -537,10 +550,42 @@ class LocalApi:
     def _start_offload(self, aws: EmbeddedAWS) -> None:
         """``--sagemaker-local``: demo offload models on local endpoints, reached with real boto3."""
         workdir = Path(tempfile.mkdtemp(prefix="medserve-endpoints-"))
-        self.offload = start_local_offload(aws, workdir)
+        self.offload = start_local_offload(aws, workdir, notify=self._notify_subscribers)
         env_vars = dict(self.invoker.env_vars or {})
         env_vars["Parameters"] = {**(env_vars.get("Parameters") or {}), **self.offload.environment}
         self.invoker.env_vars = env_vars
+
+    def _notify_subscribers(self, notification: dict[str, Any], succeeded: bool) -> None:
+        """SageMaker's async notification, delivered as SNS would to the subscribed function."""
+        topic = "AsyncSuccessTopic" if succeeded else "AsyncErrorTopic"
+        for function_id in self.template.functions():
+            events = (self.template.properties(function_id).get("Events") or {}).values()
+            if any(
+                e.get("Type") == "SNS" and e.get("Properties", {}).get("Topic") == {"Ref": topic}
+                for e in events
+            ):
+                topic_arn = f"arn:aws:sns:{local_region()}:{LOCAL_ACCOUNT_ID}:{local_name(topic)}"
+                event = {
+                    "Records": [
+                        {
+                            "EventSource": "aws:sns",
+                            "EventVersion": "1.0",
+                            "EventSubscriptionArn": f"{topic_arn}:{secrets.token_hex(8)}",
+                            "Sns": {
+                                "Type": "Notification",
+                                "MessageId": secrets.token_hex(16),
+                                "TopicArn": topic_arn,
+                                "Subject": None,
+                                "Message": json.dumps(notification),
+                                "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                            },
+                        }
+                    ]
+                }
+                try:
+                    self.invoker.invoke(function_id, event)
+                except Exception:
+                    _log(f"SNS delivery to {function_id} failed:\n{traceback.format_exc()}")
 
     def __enter__(self) -> LocalApi:
         return self.start()

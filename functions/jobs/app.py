@@ -1,0 +1,19 @@
+"""JobsFunction: records SageMaker asynchronous inference notifications (SNS) as job states.
+
+Thin by design: ``medserve.offload_jobs`` does the work; ``GET /v1/jobs/{id}`` reads the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from medserve.observability import logger, metrics, tracer
+from medserve.offload_jobs import record_notifications
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return record_notifications(event, context)
