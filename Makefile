@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint models models-if-missing layer bench clean help
+.PHONY: run test lint models models-if-missing layer bench openapi clean help
 
 help:
 	@echo "make run    - install into .venv and serve the local API on http://$(HOST):$(PORT)"
@@ -40,6 +40,10 @@ test: $(VENV)/.installed models-if-missing
 lint: $(VENV)/.installed
 	$(BIN)/ruff check layers functions training tests bench
 	$(BIN)/cfn-lint template.yaml
+
+# GET /v1/openapi.json serves this committed document of every function's routes.
+openapi: $(VENV)/.installed
+	$(BIN)/python -m medserve.api.openapi
 
 layer: $(VENV)/.installed
 	bash layers/model/build_layer.sh build/layer

@@ -1,8 +1,8 @@
 """The HTTP API: an ``APIGatewayHttpResolver`` with pydantic validation and an OpenAPI document.
 
 ``create_app(router, ...)`` builds the resolver a function serves: the shared routes (health,
-models, cards, ``/v1/openapi.json``) plus the modality routers given, with the contract's error
-envelope for every failure.
+models, cards, ``/v1/openapi.json`` with the whole API's document) plus the modality routers
+given, with the contract's error envelope for every failure.
 """
 
 from __future__ import annotations
@@ -10,17 +10,10 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from medserve import __version__
 from medserve.api import common
 from medserve.api.responses import register_error_handlers
 
 __all__ = ["create_app"]
-
-OPENAPI_TITLE = "medserve"
-OPENAPI_DESCRIPTION = (
-    "Healthcare AI models served as AWS Lambda functions. Predictions carry the model's name, version, "
-    "sha256 and intended use; errors carry a request_id and never echo patient data."
-)
 
 
 def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
@@ -33,9 +26,9 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
 
     @app.get("/v1/openapi.json", include_in_schema=False)
     def openapi():  # no return annotation: powertools would try to model Response itself
-        schema = app.get_openapi_json_schema(
-            title=OPENAPI_TITLE, version=__version__, description=OPENAPI_DESCRIPTION
-        )
-        return Response(200, content_types.APPLICATION_JSON, schema)
+        # Every function's routes, not just this resolver's: see medserve.api.openapi.
+        from medserve.api.openapi import served_document
+
+        return Response(200, content_types.APPLICATION_JSON, served_document())
 
     return app

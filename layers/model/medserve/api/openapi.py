@@ -1,0 +1,65 @@
+"""The OpenAPI document of the whole HTTP API, every function's routes in one document.
+
+Each function's resolver knows only its own routes, while ``GET /v1/openapi.json`` must describe
+all of them. Including a router in a second resolver rebinds its request state, so the document
+is never assembled inside a serving process: ``python -m medserve.api.openapi`` builds it from
+every router into ``openapi.json`` beside this module (``make openapi``), the layer ships that
+file, and a test fails when it no longer matches the routes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DOCUMENT = Path(__file__).resolve().parent / "openapi.json"
+TITLE = "medserve"
+DESCRIPTION = (
+    "Healthcare AI models served as AWS Lambda functions. Predictions carry the model's name, version, "
+    "sha256 and intended use; errors carry a request_id and never echo patient data."
+)
+
+
+def build_document() -> dict[str, Any]:
+    """Every router of every function in one resolver (in a process that serves nothing)."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    from medserve import __version__
+    from medserve.api import common, imaging, jobs, tabular, text
+
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for module in (common, tabular, imaging, jobs, text):
+        app.include_router(module.router)
+    schema = app.get_openapi_json_schema(title=TITLE, version=__version__, description=DESCRIPTION)
+    return json.loads(schema)
+
+
+@cache
+def served_document() -> str:
+    """The committed document, as ``GET /v1/openapi.json`` answers it."""
+    return DOCUMENT.read_text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m medserve.api.openapi", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if openapi.json is out of date")
+    args = parser.parse_args(argv)
+    built = json.dumps(build_document(), indent=1, sort_keys=True) + "\n"
+    if args.check:
+        if not DOCUMENT.exists() or DOCUMENT.read_text() != built:
+            print(f"{DOCUMENT} is out of date: run `make openapi`", file=sys.stderr)
+            return 1
+        return 0
+    DOCUMENT.write_text(built)
+    print(f"wrote {DOCUMENT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
