@@ -43,6 +43,10 @@ from medserve.imaging import MAX_PIXELS, normalise, to_model_input
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from torch import nn
 
+# Shared metrics beside this file; importable whether run as a script or as training.<module>.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluation import bootstrap_auc_ci, expected_calibration_error
+
 NAME = "cxr-nodule-phantom"
 VERSION = "1.0.0"
 SEED = 20261122
@@ -250,28 +254,6 @@ def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return 0.05
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    return float(
-        sum(
-            (idx == b).mean() * abs(y[idx == b].mean() - p[idx == b].mean())
-            for b in range(bins)
-            if (idx == b).any()
-        )
-    )
-
-
-def bootstrap_auc_ci(y: np.ndarray, p: np.ndarray, n: int = 1000) -> list[float]:
-    rng = np.random.default_rng(SEED)
-    aucs = []
-    for _ in range(n):
-        i = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[i])) == 2:
-            aucs.append(roc_auc_score(y[i], p[i]))
-    return [round(float(np.percentile(aucs, 2.5)), 4), round(float(np.percentile(aucs, 97.5)), 4)]
-
-
 def export(net: NoduleNet, temperature: float, path: Path) -> bytes:
     served = Served(net, temperature).eval()
     example = torch.zeros(1, 1, SIZE, SIZE)
@@ -331,7 +313,7 @@ def held_out_metrics(model: bytes | str, x_test: np.ndarray, y_test: np.ndarray,
         "precision": round(tp / max(tp + fp, 1), 4),
         "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
         "roc_auc": round(float(roc_auc_score(y_test, p_test)), 4),
-        "roc_auc_95ci_bootstrap": bootstrap_auc_ci(y_test, p_test),
+        "roc_auc_95ci_bootstrap": bootstrap_auc_ci(y_test, p_test, SEED),
         "brier": round(float(brier_score_loss(y_test, p_test)), 4),
         "expected_calibration_error": round(expected_calibration_error(y_test, p_test), 4),
         "confusion": {"tp": tp, "fp": fp, "tn": tn, "fn": fn},

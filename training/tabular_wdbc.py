@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,10 @@ from sklearn.metrics import (
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+# Shared metrics beside this file; importable whether run as a script or as training.<module>.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluation import bootstrap_auc_ci, expected_calibration_error
 
 NAME = "breast-cancer-risk"
 VERSION = "1.0.0"
@@ -96,27 +101,6 @@ def feature_specs(raw_names: list[str], x_train: np.ndarray) -> list[dict]:
     return specs
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = idx == b
-        if mask.any():
-            ece += mask.mean() * abs(y[mask].mean() - p[mask].mean())
-    return float(ece)
-
-
-def bootstrap_auc_ci(y: np.ndarray, p: np.ndarray, n: int = 1000) -> list[float]:
-    rng = np.random.default_rng(SEED)
-    aucs = []
-    for _ in range(n):
-        i = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[i])) == 2:
-            aucs.append(roc_auc_score(y[i], p[i]))
-    return [round(float(np.percentile(aucs, 2.5)), 4), round(float(np.percentile(aucs, 97.5)), 4)]
-
-
 def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """Highest threshold (on out-of-fold training predictions) keeping sensitivity >= target."""
     for t in np.round(np.arange(0.95, 0.0, -0.01), 2):
@@ -156,7 +140,7 @@ def build(out: Path) -> dict:
         "specificity": round(float(recall_score(1 - y_test, ~pred)), 4),
         "f1": round(float(f1_score(y_test, pred)), 4),
         "roc_auc": round(float(roc_auc_score(y_test, p_test)), 4),
-        "roc_auc_95ci_bootstrap": bootstrap_auc_ci(y_test, p_test),
+        "roc_auc_95ci_bootstrap": bootstrap_auc_ci(y_test, p_test, SEED),
         "brier": round(float(brier_score_loss(y_test, p_test)), 4),
         "expected_calibration_error": round(expected_calibration_error(y_test, p_test), 4),
     }

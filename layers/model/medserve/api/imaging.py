@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import ErrorEnvelope, PredictEnvelope
+from medserve.api.schemas import PredictEnvelope, error_responses
 from medserve.errors import InvalidInput, MalformedRequest, UnsupportedMediaType, UpstreamError
 from medserve.imaging import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES, check_size
 from medserve.imaging_model import predict_image
@@ -91,10 +91,7 @@ class ImagingPredictRequest(BaseModel):
     tags=["imaging"],
     responses={
         200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
-        **{
-            code: {"description": text, "content": {"application/json": {"model": ErrorEnvelope}}}
-            for code, text in _ERRORS.items()
-        },
+        **error_responses(_ERRORS),
     },
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import ErrorEnvelope
+from medserve.api.schemas import error_responses
 from medserve.batch import MAX_OBJECT_BYTES
 from medserve.errors import JobNotFound, NotConfigured, UpstreamError
 from medserve.jobs import JobStore, new_job_id
@@ -79,17 +79,13 @@ class JobView(BaseModel):
     error: dict[str, Any] | None = None
 
 
-def _error_responses(*codes: int) -> dict[int, dict[str, Any]]:
-    text = {
-        400: "malformed JSON",
-        404: "unknown model or job",
-        422: "invalid fields",
-        502: "S3 or DynamoDB failed",
-        503: "uploads are not configured in this deployment",
-    }
-    return {
-        c: {"description": text[c], "content": {"application/json": {"model": ErrorEnvelope}}} for c in codes
-    }
+_ERRORS = {
+    400: "malformed JSON",
+    404: "unknown model or job",
+    422: "invalid fields",
+    502: "S3 or DynamoDB failed",
+    503: "uploads are not configured in this deployment",
+}
 
 
 def _store() -> JobStore:
@@ -105,7 +101,7 @@ def _store() -> JobStore:
     tags=["jobs"],
     responses={
         201: {"description": "the upload ticket", "content": {"application/json": {"model": UploadTicket}}},
-        **_error_responses(400, 404, 422, 502, 503),
+        **error_responses(_ERRORS),
     },
 )
 def create_upload(request: Annotated[UploadRequest, Body()]):
@@ -166,7 +162,7 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
     tags=["jobs"],
     responses={
         200: {"description": "the job", "content": {"application/json": {"model": JobView}}},
-        **_error_responses(404, 502, 503),
+        **error_responses(_ERRORS, 404, 502, 503),
     },
 )
 def get_job(id: Annotated[str, Path(max_length=64, description="the id POST /v1/uploads returned")]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -83,3 +84,12 @@ class Health(BaseModel):
 class CardEnvelope(BaseModel):
     request_id: str
     model: dict[str, Any] = Field(description="the model card (see README: model cards)")
+
+
+def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict[int, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for a route's errors (all of ``descriptions`` unless ``codes``
+    picks some), each with the error envelope as its body."""
+    return {
+        code: {"description": descriptions[code], "content": {"application/json": {"model": ErrorEnvelope}}}
+        for code in (codes or tuple(descriptions))
+    }

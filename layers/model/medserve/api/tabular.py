@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from medserve import offload, offload_jobs
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import ErrorEnvelope, PredictEnvelope, TabularPredictRequest
+from medserve.api.schemas import PredictEnvelope, TabularPredictRequest, error_responses
 from medserve.errors import UpstreamError
 from medserve.observability import MetricUnit, logger, metrics, tracer
 from medserve.services import get_services
@@ -21,21 +21,16 @@ from medserve.tabular import TabularModel, validate_records
 router = APIGatewayHttpRouter()
 
 
-def _errors(*codes: int) -> dict:
-    return {
-        c: {"description": d, "content": {"application/json": {"model": ErrorEnvelope}}}
-        for c, d in {
-            400: "malformed JSON",
-            404: "unknown model",
-            413: "too many records",
-            422: "invalid records",
-            429: "the model endpoint is throttling",
-            502: "an upstream (S3, SageMaker) failed",
-            503: "the model's SageMaker endpoint is not configured",
-            504: "the model endpoint timed out",
-        }.items()
-        if c in codes
-    }
+_ERRORS = {
+    400: "malformed JSON",
+    404: "unknown model",
+    413: "too many records",
+    422: "invalid records",
+    429: "the model endpoint is throttling",
+    502: "an upstream (S3, SageMaker) failed",
+    503: "the model's SageMaker endpoint is not configured",
+    504: "the model endpoint timed out",
+}
 
 
 @router.post(
@@ -45,7 +40,7 @@ def _errors(*codes: int) -> dict:
     responses={
         200: {"description": "predictions", "content": {"application/json": {"model": PredictEnvelope}}},
         202: {"description": "accepted as an asynchronous job (a model placed on sagemaker-async)"},
-        **_errors(400, 404, 413, 422, 429, 502, 503, 504),
+        **error_responses(_ERRORS),
     },
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medserve import phi
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import ErrorEnvelope, PredictEnvelope
+from medserve.api.schemas import PredictEnvelope, error_responses
 from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.observability import MetricUnit, logger, metrics, tracer
 from medserve.services import get_services
@@ -74,18 +74,13 @@ class DeidentifyEnvelope(BaseModel):
     timing_ms: dict[str, float]
 
 
-def _errors(*codes: int) -> dict:
-    descriptions = {
-        400: "malformed JSON",
-        404: "unknown model",
-        413: f"text over {phi.MAX_CHARACTERS} characters",
-        415: "not application/json",
-        422: "invalid fields or empty text",
-    }
-    return {
-        c: {"description": descriptions[c], "content": {"application/json": {"model": ErrorEnvelope}}}
-        for c in codes
-    }
+_ERRORS = {
+    400: "malformed JSON",
+    404: "unknown model",
+    413: f"text over {phi.MAX_CHARACTERS} characters",
+    415: "not application/json",
+    422: "invalid fields or empty text",
+}
 
 
 def _check_length(text: str) -> None:
@@ -105,7 +100,7 @@ def _check_length(text: str) -> None:
             "description": "entities and redacted text",
             "content": {"application/json": {"model": DeidentifyEnvelope}},
         },
-        **_errors(400, 413, 415, 422),
+        **error_responses(_ERRORS, 400, 413, 415, 422),
     },
 )
 @tracer.capture_method(capture_response=False)  # the response is the note, redacted
@@ -148,7 +143,7 @@ def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
     tags=["text"],
     responses={
         200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
-        **_errors(400, 404, 413, 415, 422),
+        **error_responses(_ERRORS),
     },
 )
 @tracer.capture_method(capture_response=False)  # attributions quote words of the note
