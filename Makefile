@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint models models-if-missing layer bench openapi clean help
+.PHONY: run test lint models models-if-missing layer bench openapi clean help test-sam
 
 help:
 	@echo "make run    - install into .venv and serve the local API on http://$(HOST):$(PORT)"
@@ -56,3 +56,8 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf build .aws-sam .pytest_cache
+
+# Every sample event through AWS's own `sam local invoke` (Docker; a stand-in base image when AWS's
+# cannot be pulled). Installs what it needs as root; fails, never skips, where Docker cannot run.
+test-sam: $(VENV)/.installed models-if-missing
+	bash scripts/sam/test_sam.sh
