@@ -152,6 +152,11 @@ def build(out: Path) -> dict:
         options={id(model.named_steps["clf"]): {"zipmap": False}},
         final_types=None,
     )
+    # skl2onnx lists opsets in set order, which follows Python's per-process hash seed: sort them,
+    # or the same model serialises to different bytes (and sha256) from one run to the next.
+    opsets = sorted(onx.opset_import, key=lambda o: o.domain)
+    del onx.opset_import[:]
+    onx.opset_import.extend(opsets)
     onx.doc_string = f"{NAME} {VERSION}: built by training/tabular_wdbc.py"
     onx.producer_name = "medserve-training"
     onx.producer_version = VERSION
