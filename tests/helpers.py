@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -127,3 +131,37 @@ def call(app_module: ModuleType, event: dict[str, Any], context: Any) -> tuple[i
     """Invoke a handler with an HTTP event and decode its JSON answer."""
     response = app_module.lambda_handler(event, context)
     return response["statusCode"], json.loads(response["body"])
+
+
+def eventually(probe: Callable[[], Any], *, seconds: float = 30, what: str = "the result") -> Any:
+    """Call ``probe`` until it returns something other than None; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not arrive within {seconds} s")
+
+
+def s3_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The JSON object at ``key``, or None while it does not exist yet."""
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def medserve_invoke(function: str, event_file: str) -> tuple[dict[str, Any], str]:
+    """``medserve invoke <function> --event <file>`` exactly as a user types it: its JSON answer,
+    and everything it printed (to check for what must not be there)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "medserve.cli", "invoke", function, "--event", event_file],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stdout + done.stderr

@@ -1,8 +1,6 @@
 """Every sample event in events/, invoked through template.yaml as `sam local invoke` would."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -10,7 +8,7 @@ from medserve.local.embedded import EmbeddedAWS
 from medserve.local.invoke import Invoker
 from medserve.local.template import Template
 
-from tests.helpers import REPO
+from tests.helpers import REPO, medserve_invoke
 
 MANIFEST = yaml.safe_load((REPO / "events" / "manifest.yaml").read_text())
 
@@ -62,24 +60,7 @@ def test_event_through_the_template(stack, name):
 
 def test_medserve_invoke_cli_prints_the_200_response():
     # the acceptance command, exactly as a user types it (offline: embedded AWS by default)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "medserve.cli",
-            "invoke",
-            "TabularFunction",
-            "--event",
-            "events/tabular_predict.json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    response = json.loads(done.stdout)
-    assert response["statusCode"] == 200
+    response, printed = medserve_invoke("TabularFunction", "events/tabular_predict.json")
+    assert response["statusCode"] == 200 and '"message":"tabular prediction"' in printed  # logs on stderr
     body = json.loads(response["body"])
     assert body["predictions"][0]["probability"] >= 0 and body["explanations"][0]["contributions"]

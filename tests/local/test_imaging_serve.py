@@ -3,8 +3,6 @@ embedded S3 with its upload trigger and the presigned PUT of POST /v1/uploads.""
 
 import base64
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +11,7 @@ import pytest
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
 
-from tests.helpers import REPO
+from tests.helpers import REPO, medserve_invoke
 from tests.imaging_samples import PHANTOM, PYDICOM_FILES, bad_inputs, encode, phantom_grey, pydicom_file
 
 
@@ -111,24 +109,7 @@ def test_upload_job_result_against_the_embedded_s3(api):
 
 
 def test_medserve_invoke_cli_answers_the_dicom_event():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "medserve.cli",
-            "invoke",
-            "ImagingFunction",
-            "--event",
-            "events/imaging_predict_dicom.json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    response = json.loads(done.stdout)
+    response, printed = medserve_invoke("ImagingFunction", "events/imaging_predict_dicom.json")
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["dicom"]["modality"] == "CT"
-    assert "CompressedSamples" not in done.stdout + done.stderr  # CT_small's PatientName
+    assert "CompressedSamples" not in printed  # CT_small's PatientName

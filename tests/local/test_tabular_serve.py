@@ -2,7 +2,6 @@
 embedded S3 with its upload trigger."""
 
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -10,7 +9,7 @@ import pytest
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
 
-from tests.helpers import REPO
+from tests.helpers import REPO, eventually, s3_json
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +94,5 @@ def test_upload_to_embedded_s3_is_scored(api):
         Key="uploads/tabular/ward 3.csv",
         Body=(REPO / "events" / "data" / "tabular_batch.csv").read_bytes(),
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            result = json.loads(
-                s3.get_object(Bucket=bucket, Key="results/tabular/ward 3.csv.json")["Body"].read()
-            )
-            break
-        except s3.exceptions.NoSuchKey:
-            time.sleep(0.2)
-    else:
-        pytest.fail("no result within 20 s")
+    result = eventually(lambda: s3_json(s3, bucket, "results/tabular/ward 3.csv.json"), what="the result")
     assert result["summary"] == {"rows": 6, "succeeded": 5, "failed": 1}

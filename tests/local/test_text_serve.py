@@ -2,7 +2,6 @@
 embedded S3 registry (seeded from models/), and the uploads/text/ trigger. The acceptance flow."""
 
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -10,7 +9,7 @@ import pytest
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
 
-from tests.helpers import REPO
+from tests.helpers import REPO, eventually, s3_json
 
 NOTE = (REPO / "events" / "data" / "text_note.txt").read_text()
 IDENTIFIERS = (
@@ -99,16 +98,6 @@ def test_note_uploaded_to_embedded_s3_is_deidentified(api):
     s3.put_object(
         Bucket=bucket, Key="uploads/text/consult 7.txt", Body=NOTE.encode(), Metadata={"mode": "mask"}
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            result = json.loads(
-                s3.get_object(Bucket=bucket, Key="results/text/consult 7.txt.json")["Body"].read()
-            )
-            break
-        except s3.exceptions.NoSuchKey:
-            time.sleep(0.2)
-    else:
-        pytest.fail("no result within 30 s")
+    result = eventually(lambda: s3_json(s3, bucket, "results/text/consult 7.txt.json"), what="the result")
     assert result["mode"] == "mask" and len(result["redacted_text"]) == len(NOTE)
     assert all(identifier not in result["redacted_text"] for identifier in IDENTIFIERS)
