@@ -1,12 +1,10 @@
 """The S3 model registry against moto: publish, download once, sha256 check, alias switch."""
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 from medserve.errors import ModelIntegrityError, ModelNotFound
-from medserve.registry import BUNDLED_DIR, BundledModels, Registry, S3ModelStore
+from medserve.registry import BUNDLED_DIR, BundledModels, Registry, S3ModelStore, derive_model
 from medserve.runtime import sha256_file
 
 from tests.helpers import call, http_event
@@ -15,12 +13,9 @@ from tests.integration.conftest import MODELS
 
 def model_dir(tmp_path: Path, version: str, name: str = "breast-cancer-risk") -> Path:
     """A copy of the bundled model as another version (same artifact, new card version)."""
-    target = tmp_path / f"{name}-{version}"
-    shutil.copytree(BUNDLED_DIR / "breast-cancer-risk", target)
-    card = json.loads((target / "card.json").read_text())
-    card["name"], card["version"] = name, version
-    (target / "card.json").write_text(json.dumps(card))
-    return target
+    return derive_model(
+        BUNDLED_DIR / "breast-cancer-risk", tmp_path / f"{name}-{version}", name=name, version=version
+    )
 
 
 class CountingStore(S3ModelStore):

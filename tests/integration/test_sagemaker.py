@@ -2,7 +2,6 @@
 stand-in over loopback (for throttling, timeouts and 5xx), and the serving container's server."""
 
 import json
-import shutil
 import urllib.error
 import urllib.request
 
@@ -14,7 +13,7 @@ from medserve.endpoint.server import EndpointModel, EndpointServer
 from medserve.errors import Throttled, UpstreamError, UpstreamTimeout
 from medserve.local.sagemaker import Fault, SageMakerLocal
 from medserve.offload import OffloadConfig, SageMakerRuntime
-from medserve.registry import BUNDLED_DIR, S3ModelStore
+from medserve.registry import BUNDLED_DIR, S3ModelStore, derive_model
 
 from tests.helpers import call, http_event
 from tests.integration.conftest import MODELS
@@ -136,11 +135,7 @@ def test_container_ping_and_invocations_over_loopback(endpoint_model, record):
 
 def publish_variant(aws, tmp_path, *, name: str, placement: str, version: str = "1.0.0") -> None:
     """The bundled model republished to the S3 registry under another name/version and placement."""
-    model_dir = tmp_path / name
-    shutil.copytree(MODEL_DIR, model_dir)
-    card = json.loads((model_dir / "card.json").read_text())
-    card.update(name=name, version=version, placement=placement)
-    (model_dir / "card.json").write_text(json.dumps(card))
+    model_dir = derive_model(MODEL_DIR, tmp_path / name, name=name, version=version, placement=placement)
     S3ModelStore(MODELS, aws["s3"]).publish(model_dir, alias="production")
 
 

@@ -208,15 +208,11 @@ def test_no_identifiers_or_pixels_in_responses_or_logs(imaging_app, ctx, emitted
 
 
 def test_a_card_placed_on_sagemaker_is_not_run_here(imaging_app, ctx, tmp_path):
-    import shutil
-
-    from medserve.registry import BUNDLED_DIR, BundledModels, Registry
+    from medserve.registry import BUNDLED_DIR, BundledModels, Registry, derive_model
     from medserve.services import Services, set_services
 
-    target = tmp_path / "cxr-nodule-phantom"
-    shutil.copytree(BUNDLED_DIR / "cxr-nodule-phantom", target)
-    card = json.loads((target / "card.json").read_text())
-    (target / "card.json").write_text(json.dumps(dict(card, placement="sagemaker-realtime")))
+    name = "cxr-nodule-phantom"
+    derive_model(BUNDLED_DIR / name, tmp_path / name, placement="sagemaker-realtime")
     set_services(Services(registry=Registry(BundledModels(tmp_path), cache_dir=tmp_path / "cache")))
     status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), ctx)
     assert (status, body["error"]["code"]) == (503, "NOT_CONFIGURED")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -55,6 +56,17 @@ class LoadedModel:
     def envelope(self) -> dict[str, str]:
         """The ``model`` block of every response."""
         return self.card.ref()
+
+
+def derive_model(source: Path, target: Path, **card_updates: Any) -> Path:
+    """Copy the model directory ``source`` to ``target`` with its card changed by ``card_updates``
+    (name, version, placement, ...): the same artifact, so the card's sha256 still holds. How a
+    model is republished under another name, version or placement (demos, tests)."""
+    shutil.copytree(source, target)
+    card = json.loads((target / CARD_FILE).read_text())
+    card.update(card_updates)
+    (target / CARD_FILE).write_text(json.dumps(card, indent=2))
+    return target
 
 
 class BundledModels:

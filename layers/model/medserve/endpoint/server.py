@@ -14,7 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from medserve.cards import load_card
 from medserve.errors import (
@@ -129,27 +129,20 @@ class _Handler(BaseHTTPRequestHandler):
         logger.info("invocation", extra={"status": status, "total_ms": elapsed})
 
 
-class EndpointServer(ThreadingHTTPServer):
-    """The container's HTTP server; ``answer`` maps a body to (status, JSON) without HTTP."""
+class BackgroundHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that can also run in a background thread (tests, local tools)."""
 
     daemon_threads = True
-
-    def __init__(self, model: EndpointModel, host: str = "0.0.0.0", port: int = 8080) -> None:  # noqa: S104
-        super().__init__((host, port), _Handler)
-        self.model = model
-        self._thread: threading.Thread | None = None
-
-    def answer(self, body: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
-        return answer(self.model, body, content_type)
+    _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
 
-    def start(self) -> EndpointServer:
-        """Serve in a background thread (tests, ``medserve serve --sagemaker-local``)."""
-        self._thread = threading.Thread(target=self.serve_forever, name="medserve-endpoint", daemon=True)
+    def start(self) -> Self:
+        """Serve in a background thread until :meth:`stop`."""
+        self._thread = threading.Thread(target=self.serve_forever, name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 
@@ -158,6 +151,17 @@ class EndpointServer(ThreadingHTTPServer):
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+class EndpointServer(BackgroundHTTPServer):
+    """The container's HTTP server; ``answer`` maps a body to (status, JSON) without HTTP."""
+
+    def __init__(self, model: EndpointModel, host: str = "0.0.0.0", port: int = 8080) -> None:  # noqa: S104
+        super().__init__((host, port), _Handler)
+        self.model = model
+
+    def answer(self, body: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
+        return answer(self.model, body, content_type)
 
 
 def main(argv: list[str] | None = None) -> int:

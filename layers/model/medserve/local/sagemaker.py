@@ -25,10 +25,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from medserve.endpoint.server import EndpointModel, answer
+from medserve.endpoint.server import BackgroundHTTPServer, EndpointModel, answer
 
 _PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/(?P<kind>invocations|async-invocations)$")
 
@@ -188,10 +188,8 @@ def _run_async(
         target.notify(notification, succeeded)
 
 
-class SageMakerLocal(ThreadingHTTPServer):
-    """The stand-in server. ``endpoints`` maps endpoint names to in-process endpoint servers."""
-
-    daemon_threads = True
+class SageMakerLocal(BackgroundHTTPServer):
+    """The stand-in server. ``endpoints`` maps endpoint names to in-process endpoint models."""
 
     def __init__(
         self,
@@ -205,27 +203,13 @@ class SageMakerLocal(ThreadingHTTPServer):
         self.async_target = async_target
         self.faults: deque[Fault] = deque()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     def next_fault(self) -> Fault | None:
         with self._lock:
             return self.faults.popleft() if self.faults else None
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> SageMakerLocal:
-        self._thread = threading.Thread(target=self.serve_forever, name="sagemaker-local", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        super().stop()
         if self.async_target is not None:
             for thread in self.async_target.threads:
                 thread.join(timeout=10)
@@ -271,20 +255,24 @@ def start_local_offload(
     import shutil
     from pathlib import Path
 
-    from medserve.registry import BUNDLED_DIR, S3ModelStore
+    from medserve.registry import BUNDLED_DIR, S3ModelStore, derive_model
 
     s3 = aws.client("s3")
     store = S3ModelStore(aws.buckets["ModelsBucket"], s3)
+    source = BUNDLED_DIR / DEMO_SOURCE
+    description = json.loads((source / "card.json").read_text())["description"]
     endpoints: dict[str, EndpointModel] = {}
     for placement, (name, endpoint) in DEMOS.items():
         target = Path(workdir) / name
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(BUNDLED_DIR / DEMO_SOURCE, target)
-        card = json.loads((target / "card.json").read_text())
-        card.update(name=name, placement=placement)
         kind = placement.removeprefix("sagemaker-")
-        card["description"] = f"{card['description']} Served from a SageMaker {kind} endpoint (demo)."
-        (target / "card.json").write_text(json.dumps(card, indent=2))
+        derive_model(
+            source,
+            target,
+            name=name,
+            placement=placement,
+            description=f"{description} Served from a SageMaker {kind} endpoint (demo).",
+        )
         store.publish(target, alias=os.environ.get("MEDSERVE_MODEL_ALIAS", "production"))
         endpoints[endpoint] = EndpointModel(target, threads=1)
     target = AsyncTarget(s3, output_bucket=aws.buckets["UploadsBucket"], notify=notify)
