@@ -21,7 +21,7 @@ import numpy as np
 from medserve.cards import ImageSpec, ModelCard
 from medserve.errors import ModelNotFound, NotConfigured
 from medserve.imaging import MAX_INLINE_BYTES, DecodedImage, ModelInput, decode, normalise, to_model_input
-from medserve.observability import MetricUnit, logger, metrics
+from medserve.observability import metrics, record_prediction
 from medserve.registry import LoadedModel
 from medserve.saliency import evaluations_per_image, occlusion, overlay_png
 from medserve.services import get_services
@@ -161,17 +161,14 @@ def predict_image(
         "explain": (t_done - t_predicted) * 1000,
         "total": (t_done - started) * 1000,
     }
-    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=timing["total"])
-    logger.info(
+    record_prediction(
         "imaging prediction",
-        extra={
-            "model": imaging.card.name,
-            "version": imaging.card.version,
-            "format": decoded.format,
-            "explain": explain,
-            "total_ms": round(timing["total"], 3),
-        },
+        count=1,
+        total_ms=timing["total"],
+        model=imaging.card.name,
+        version=imaging.card.version,
+        format=decoded.format,
+        explain=explain,
     )
     body: dict[str, Any] = {
         "model": imaging.loaded.envelope(),

@@ -7,6 +7,7 @@ request ids only. Never input values, text, pixels, file names chosen by callers
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,4 +31,13 @@ for _name, _level in {
 }.items():
     logging.getLogger(_name).setLevel(_level)
 
-__all__ = ["MetricUnit", "logger", "metrics", "tracer"]
+
+def record_prediction(message: str, *, count: int, total_ms: float, **fields: Any) -> None:
+    """The metrics and the one log line of a served request: ``fields`` are names, counts and
+    flags (model, version, explain, ...), never patient values."""
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=total_ms)
+    logger.info(message, extra={**fields, "total_ms": round(total_ms, 3)})
+
+
+__all__ = ["MetricUnit", "logger", "metrics", "record_prediction", "tracer"]

@@ -14,7 +14,7 @@ from medserve import offload, offload_jobs
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import PredictEnvelope, TabularPredictRequest, error_responses
 from medserve.errors import UpstreamError
-from medserve.observability import MetricUnit, logger, metrics, tracer
+from medserve.observability import logger, metrics, record_prediction, tracer
 from medserve.services import get_services
 from medserve.tabular import TabularModel, validate_records
 
@@ -95,18 +95,15 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         "explain": (t_done - t_predicted) * 1000,
         "total": (t_done - started) * 1000,
     }
-    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=len(predictions))
-    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=timing["total"])
-    logger.info(
+    record_prediction(
         "tabular prediction",
-        extra={
-            "model": card.name,
-            "version": card.version,
-            "placement": where.placement,
-            "records": len(predictions),
-            "explain": request.explain,
-            "total_ms": round(timing["total"], 3),
-        },
+        count=len(predictions),
+        total_ms=timing["total"],
+        model=card.name,
+        version=card.version,
+        placement=where.placement,
+        records=len(predictions),
+        explain=request.explain,
     )
     body = {
         "request_id": request_id(router),

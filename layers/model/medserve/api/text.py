@@ -18,7 +18,7 @@ from medserve import phi
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import PredictEnvelope, error_responses
 from medserve.errors import InvalidInput, PayloadTooLarge
-from medserve.observability import MetricUnit, logger, metrics, tracer
+from medserve.observability import metrics, record_prediction, tracer
 from medserve.services import get_services
 from medserve.text import TextClassifier
 
@@ -114,16 +114,13 @@ def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
         counts[e.type] = counts.get(e.type, 0) + 1
     metrics.add_dimension(name="model", value="phi-rules")
     metrics.add_dimension(name="model_version", value=phi.VERSION)
-    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=elapsed)
-    logger.info(
+    record_prediction(
         "text deidentified",
-        extra={
-            "mode": request.mode,
-            "characters": len(request.text),
-            "entities": len(result.entities),
-            "total_ms": round(elapsed, 3),
-        },
+        count=1,
+        total_ms=elapsed,
+        mode=request.mode,
+        characters=len(request.text),
+        entities=len(result.entities),
     )
     body: dict[str, Any] = {
         "request_id": request_id(router),
@@ -159,18 +156,15 @@ def text_predict(request: Annotated[TextPredictRequest, Body()]):
     metrics.add_dimension(name="model_version", value=model.card.version)
     prediction, explanation, timing = model.predict(request.text, explain=request.explain)
     timing["total"] = (time.perf_counter() - started) * 1000
-    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=timing["total"])
-    logger.info(
+    record_prediction(
         "text prediction",
-        extra={
-            "model": model.card.name,
-            "version": model.card.version,
-            "characters": len(request.text),
-            "chunks": prediction["chunks"],
-            "explain": request.explain,
-            "total_ms": round(timing["total"], 3),
-        },
+        count=1,
+        total_ms=timing["total"],
+        model=model.card.name,
+        version=model.card.version,
+        characters=len(request.text),
+        chunks=prediction["chunks"],
+        explain=request.explain,
     )
     body = {
         "request_id": request_id(router),
