@@ -23,6 +23,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# checkov (template security checks) pins an old boto3: it gets its own venv, never the project's.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov>=3.2'
+	@touch $@
+
 # Bundled models are committed; rebuild them only when one is missing.
 models-if-missing: $(VENV)/.installed
 	@$(BIN)/medserve models build --if-missing
@@ -33,13 +40,14 @@ models: $(VENV)/.installed
 run: $(VENV)/.installed models-if-missing
 	$(BIN)/medserve serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed models-if-missing
+test: $(VENV)/.installed $(CHECKOV_VENV)/.installed models-if-missing
 	$(BIN)/ruff check layers functions training tests bench
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check layers functions training tests bench
 	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --quiet --compact --skip-download
 
 # GET /v1/openapi.json serves this committed document of every function's routes.
 openapi: $(VENV)/.installed

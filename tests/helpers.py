@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from medserve.auth import ALL_SCOPES
 from medserve.local.invoke import Invoker, LambdaContext
 from medserve.local.template import Template
 
@@ -29,8 +30,12 @@ def http_event(
     query: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
     binary: bool = False,
+    scopes: tuple[str, ...] | None = ALL_SCOPES,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event; ``body`` may be a dict (sent as JSON) or str/bytes."""
+    """An API Gateway HTTP API payload 2.0 event; ``body`` may be a dict (sent as JSON) or str/bytes.
+
+    ``scopes``: the event carries the claims of a token with these scopes, as API Gateway's JWT
+    authorizer passes them (all of medserve's by default); None for a request without a token."""
     if isinstance(body, dict | list):
         body = json.dumps(body)
     hdrs = {"content-type": "application/json", "host": "local", "user-agent": "pytest"}
@@ -59,6 +64,8 @@ def http_event(
         },
         "isBase64Encoded": binary,
     }
+    if scopes is not None:
+        event["requestContext"]["authorizer"] = jwt_authorizer(scopes)
     if query:
         event["queryStringParameters"] = query
     if path_parameters:
@@ -69,6 +76,25 @@ def http_event(
         else:
             event["body"] = body if isinstance(body, str) else body.decode()
     return event
+
+
+def jwt_authorizer(scopes: tuple[str, ...], subject: str = "pytest-client") -> dict[str, Any]:
+    """``requestContext.authorizer`` as API Gateway's JWT authorizer fills it (claims as strings)."""
+    claims = {
+        "sub": subject,
+        "client_id": subject,
+        "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pytest",
+        "token_use": "access",
+        "scope": " ".join(scopes),
+        "exp": "1795356000",
+        "iat": "1795352400",
+    }
+    return {"jwt": {"claims": claims, "scopes": list(scopes) or None}}
+
+
+def bearer(api: Any, scopes: tuple[str, ...] = ALL_SCOPES, **kwargs: Any) -> dict[str, str]:
+    """The Authorization header of a token the local server ``api`` (a LocalApi) accepts."""
+    return {"authorization": f"Bearer {api.issue_token(scopes, **kwargs)}"}
 
 
 def s3_event(

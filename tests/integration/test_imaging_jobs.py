@@ -208,3 +208,15 @@ def test_file_names_and_keys_stay_out_of_logs(aws, jobs, imaging_app, ctx, emitt
     text = emitted()
     assert '"message":"s3 upload scored"' in text and t["job_id"] in text  # logged, by id and hash
     assert "SMITH" not in text and "MARKER" not in text
+
+
+def test_a_job_is_visible_to_its_creator_only(jobs, imaging_app, ctx):
+    job_id = ticket(imaging_app, ctx)["job_id"]  # created by the default test client
+    assert job(imaging_app, ctx, job_id)[0] == 200
+    event = http_event("GET", f"/v1/jobs/{job_id}", route="/v1/jobs/{id}", path_parameters={"id": job_id})
+    event["requestContext"]["authorizer"] = helpers.jwt_authorizer(
+        ("medserve/imaging",), subject="other-client"
+    )
+    status, body = call(imaging_app, event, ctx)
+    # Exactly what an unknown id answers: another client learns nothing about the job.
+    assert (status, body["error"]["code"]) == (404, "JOB_NOT_FOUND")

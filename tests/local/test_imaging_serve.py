@@ -11,7 +11,7 @@ import pytest
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
 
-from tests.helpers import REPO, medserve_invoke
+from tests.helpers import REPO, bearer, medserve_invoke
 from tests.imaging_samples import PHANTOM, PYDICOM_FILES, bad_inputs, encode, phantom_grey, pydicom_file
 
 
@@ -32,7 +32,9 @@ def send(url, method="GET", body=None, headers=None):
 
 
 def predict(api, data, content_type, query=""):
-    status, raw = send(f"{api.url}/v1/imaging/predict{query}", "POST", data, {"content-type": content_type})
+    status, raw = send(
+        f"{api.url}/v1/imaging/predict{query}", "POST", data, {"content-type": content_type, **bearer(api)}
+    )
     return status, json.loads(raw)
 
 
@@ -87,7 +89,10 @@ def test_upload_job_result_against_the_embedded_s3(api):
         "explain": True,
     }
     status, raw = send(
-        f"{api.url}/v1/uploads", "POST", json.dumps(request).encode(), {"content-type": "application/json"}
+        f"{api.url}/v1/uploads",
+        "POST",
+        json.dumps(request).encode(),
+        {"content-type": "application/json", **bearer(api)},
     )
     assert status == 201, raw
     ticket = json.loads(raw)
@@ -96,7 +101,7 @@ def test_upload_job_result_against_the_embedded_s3(api):
     assert status == 200
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        status, raw = send(f"{api.url}{ticket['job_url']}")
+        status, raw = send(f"{api.url}{ticket['job_url']}", headers=bearer(api))
         job = json.loads(raw)
         assert status == 200, job
         if job["status"] not in ("queued", "running"):

@@ -9,7 +9,7 @@ import pytest
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
 
-from tests.helpers import REPO
+from tests.helpers import REPO, bearer
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def post(api, path, payload):
         api.url + path,
         data=json.dumps(payload).encode(),
         method="POST",
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **bearer(api)},
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -38,7 +38,8 @@ def records():
 
 
 def test_the_demo_offload_models_are_listed(api):
-    with urllib.request.urlopen(api.url + "/v1/models", timeout=30) as resp:
+    req = urllib.request.Request(api.url + "/v1/models", headers=bearer(api))
+    with urllib.request.urlopen(req, timeout=30) as resp:
         listing = {m["name"]: m["placement"] for m in json.loads(resp.read())["models"]}
     assert listing["breast-cancer-risk-realtime"] == "sagemaker-realtime"
     assert listing["breast-cancer-risk-async"] == "sagemaker-async"
@@ -71,7 +72,8 @@ def test_an_async_card_answers_202_and_its_job_reaches_succeeded(api):
     assert accepted["placement"] == "sagemaker-async" and accepted["status"] == "running"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(api.url + accepted["job_url"], timeout=30) as resp:
+        req = urllib.request.Request(api.url + accepted["job_url"], headers=bearer(api))
+        with urllib.request.urlopen(req, timeout=30) as resp:
             job = json.loads(resp.read())
         if job["status"] not in ("queued", "running"):
             break

@@ -9,7 +9,7 @@ import pytest
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
 
-from tests.helpers import REPO, eventually, s3_json
+from tests.helpers import REPO, bearer, eventually, s3_json
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def api():
 def request(api, method, path, body=None, content_type="application/json"):
     data = body.encode() if isinstance(body, str) else body
     req = urllib.request.Request(
-        api.url + path, data=data, method=method, headers={"content-type": content_type}
+        api.url + path, data=data, method=method, headers={"content-type": content_type, **bearer(api)}
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:

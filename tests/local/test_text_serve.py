@@ -9,7 +9,7 @@ import pytest
 from medserve.local.server import LocalApi
 from medserve.local.template import Template
 
-from tests.helpers import REPO, eventually, s3_json
+from tests.helpers import REPO, bearer, eventually, s3_json
 
 NOTE = (REPO / "events" / "data" / "text_note.txt").read_text()
 IDENTIFIERS = (
@@ -40,7 +40,7 @@ def api():
 def request(api, method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(
-        api.url + path, data=data, method=method, headers={"content-type": "application/json"}
+        api.url + path, data=data, method=method, headers={"content-type": "application/json", **bearer(api)}
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:

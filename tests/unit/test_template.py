@@ -1,6 +1,8 @@
 """Checks of template.yaml: cfn-lint is clean, and the properties that matter for privacy, least
-privilege and the product contract hold (runtime, encryption, TLS, routes, triggers, failure path,
-logs). Does not import medserve."""
+privilege, access control, audit and the product contract hold (runtime, encryption, TLS, routes and
+their scopes, triggers, failure path, logs, concurrency). Imports nothing of medserve but the
+route-scope table of medserve.auth (to check the template repeats it). checkov runs in
+test_template_checkov.py."""
 
 from __future__ import annotations
 
@@ -168,16 +170,29 @@ def test_data_key(resources):
     assert resources["DataKeyAlias"]["Properties"]["TargetKeyId"] == {"Ref": "DataKey"}
 
 
+# S3 server access log delivery supports SSE-S3 default encryption on its target bucket (and no
+# Object Lock there): the one bucket not encrypted with DataKey.
+ACCESS_LOG_TARGETS = {"AccessLogsBucket"}
+
+
 def test_every_bucket_is_private_versioned_kms_and_tls_only(resources):
     buckets = of_type(resources, "AWS::S3::Bucket")
-    assert {"UploadsBucket", "ModelsBucket"} <= set(buckets)
+    assert {"UploadsBucket", "ModelsBucket", "AuditBucket", "AccessLogsBucket"} <= set(buckets)
     policies = of_type(resources, "AWS::S3::BucketPolicy")
     for name, bucket in buckets.items():
         props = bucket["Properties"]
         (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", name
-        assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] in DATA_KEY_REFS, name
-        assert rule["BucketKeyEnabled"] is True, name
+        if name in ACCESS_LOG_TARGETS:
+            assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}, name
+            assert "LoggingConfiguration" not in props, name  # a log target does not log itself
+        else:
+            assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", name
+            assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] in DATA_KEY_REFS, name
+            assert rule["BucketKeyEnabled"] is True, name
+            # Server access logs of every data bucket go to the log target, under their own prefix.
+            logging = props["LoggingConfiguration"]
+            assert logging["DestinationBucketName"]["Ref"] in ACCESS_LOG_TARGETS, name
+            assert logging["LogFilePrefix"].endswith("/"), name
         assert props["VersioningConfiguration"]["Status"] == "Enabled", name
         pab = props["PublicAccessBlockConfiguration"]
         for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
@@ -267,13 +282,57 @@ def test_queues_and_topics_are_kms_encrypted(resources):
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
+PHI_IDENTIFIERS = {
+    # A sample of what must be masked; the mapping lists more (all from AWS's documented ARNs).
+    "Name",
+    "Address",
+    "EmailAddress",
+    "PhoneNumber-US",
+    "Ssn-US",
+    "DriversLicense-US",
+    "HealthInsuranceClaimNumber-US",
+    "MedicareBeneficiaryNumber-US",
+    "NationalProviderId-US",
+    "NationalDrugCode-US",
+    "HealthInsuranceCardNumber-EU",
+}
+
+
+def test_log_data_protection_identifiers(template):
+    identifiers = template["Mappings"]["LogDataProtection"]["aws"]["DataIdentifiers"]
+    prefix = "arn:aws:dataprotection::aws:data-identifier/"
+    assert all(i.startswith(prefix) for i in identifiers)
+    names = [i.removeprefix(prefix) for i in identifiers]
+    assert len(names) == len(set(names))
+    assert PHI_IDENTIFIERS <= set(names)
+    # The access log keeps the source IP on purpose (abuse investigation): never masked.
+    assert "IpAddress" not in names
+
+
 def test_every_log_group_is_encrypted_with_retention(resources):
     groups = of_type(resources, "AWS::Logs::LogGroup")
-    assert groups
+    assert {
+        "HttpApiAccessLogGroup",
+        "TabularFunctionLogGroup",
+        "ImagingFunctionLogGroup",
+        "TextFunctionLogGroup",
+        "JobsFunctionLogGroup",
+    } <= set(groups)
+    identifiers = {"Fn::FindInMap": ["LogDataProtection", {"Ref": "AWS::Partition"}, "DataIdentifiers"]}
     for name, group in groups.items():
         props = group["Properties"]
         assert props.get("KmsKeyId") in DATA_KEY_REFS, name
         assert props.get("RetentionInDays") == {"Ref": "LogRetentionInDays"}, name
+        # CloudWatch Logs data protection: an Audit and a Deidentify (mask) statement over the same
+        # identifiers (AWS requires the two lists to match).
+        policy = props["DataProtectionPolicy"]
+        assert policy["Version"] == "2021-06-01", name
+        operations = {next(iter(st["Operation"])): st for st in policy["Statement"]}
+        assert set(operations) == {"Audit", "Deidentify"}, name
+        assert operations["Deidentify"]["Operation"]["Deidentify"] == {"MaskConfig": {}}, name
+        assert "FindingsDestination" in operations["Audit"]["Operation"]["Audit"], name
+        for st in policy["Statement"]:
+            assert st["DataIdentifier"] == identifiers, name
     # Every function has its own explicit (encrypted, expiring) log group.
     names = [g["Properties"].get("LogGroupName") for g in groups.values()]
     for fn in of_type(resources, "AWS::Serverless::Function"):
@@ -439,6 +498,7 @@ def test_text_least_privilege(resources):
         "ReadModels",
         "ListModels",
         "IdempotencyRecords",
+        "WriteAuditRecords",
         "UseDataKeyThroughServices",
     }
     assert set(as_list(statements["ReadTextUploads"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
@@ -472,8 +532,8 @@ def test_http_api(resources):
     props = api["Properties"]
     assert props["StageName"] == "$default"
     assert "CorsConfiguration" not in props
-    assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
-    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
     dest = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"]
     assert resources[dest[0]]["Type"] == "AWS::Logs::LogGroup"
     log_format = props["AccessLogSettings"]["Format"]
@@ -501,6 +561,9 @@ def test_alarms_notify_the_topic(resources):
 
 def test_parameters(template):
     params = template["Parameters"]
+    for name in ("ApiThrottlingBurstLimit", "ApiThrottlingRateLimit"):
+        assert params[name]["Type"] == "Number" and params[name]["Default"] > 0, name
+        assert params[name]["MinValue"] >= 1, name  # 0 would close the API, not throttle it
     assert params["ModelAlias"]["Default"] == "production"
     assert params["LogRetentionInDays"]["Default"] == 90
     assert 90 in params["LogRetentionInDays"]["AllowedValues"]
@@ -516,6 +579,10 @@ def test_outputs(template):
         "IdempotencyTableName",
         "TabularDeadLetterQueueUrl",
         "DataKeyArn",
+        "AuditBucketName",
+        "AccessLogsBucketName",
+        "JwtIssuer",
+        "JwtAudience",
     }
     assert expected <= set(template["Outputs"])
     assert references(template["Outputs"]["ApiUrl"], "HttpApi")
@@ -688,3 +755,237 @@ def test_tabular_may_invoke_exactly_the_configured_endpoints(resources):
     arn = conditional["InvokeRealtimeEndpoint"][1]["Resource"]["Fn::Sub"][0]
     assert arn.endswith(":endpoint/${Name}")  # one endpoint, never endpoint/*
     assert conditional["StageAsyncInputs"][1]["Resource"]["Fn::Sub"][0].endswith("/async-inputs/tabular/*")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Access control: JWT authorizer, per-route scopes, the Cognito issuer
+# ---------------------------------------------------------------------------------------------------
+
+_ALL_SCOPES = {"medserve/tabular", "medserve/imaging", "medserve/text", "medserve/admin"}
+# A token needs ANY ONE of a route's scopes. GET /v1/health is the one open route.
+ROUTE_SCOPES: dict[str, set[str]] = {
+    "GET /v1/models": _ALL_SCOPES,
+    "GET /v1/models/{name}": _ALL_SCOPES,
+    "GET /v1/openapi.json": _ALL_SCOPES,
+    "POST /v1/tabular/predict": {"medserve/tabular"},
+    "POST /v1/imaging/predict": {"medserve/imaging"},
+    "POST /v1/uploads": {"medserve/imaging"},
+    "GET /v1/jobs/{id}": {"medserve/imaging", "medserve/tabular"},
+    "POST /v1/text/predict": {"medserve/text"},
+    "POST /v1/text/deidentify": {"medserve/text"},
+}
+OPEN_ROUTES = {"GET /v1/health"}
+
+
+def _http_events(resources) -> dict[str, dict[str, Any]]:
+    """Route key ("GET /v1/models") -> the HttpApi event's Properties, over every function."""
+    routes: dict[str, dict[str, Any]] = {}
+    for fn in of_type(resources, "AWS::Serverless::Function").values():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                props = event["Properties"]
+                routes[f"{props['Method']} {props['Path']}"] = props
+    return routes
+
+
+def test_every_route_has_its_scopes(resources):
+    routes = _http_events(resources)
+    assert set(routes) == set(ROUTE_SCOPES) | OPEN_ROUTES
+    for route in OPEN_ROUTES:
+        assert routes[route]["Auth"] == {"Authorizer": "NONE"}, route
+    for route, scopes in ROUTE_SCOPES.items():
+        auth = routes[route]["Auth"]
+        # Only scopes: the route uses the API's DefaultAuthorizer (never NONE, never another one).
+        assert set(auth) == {"AuthorizationScopes"}, route
+        assert len(auth["AuthorizationScopes"]) == len(scopes), route
+        assert set(auth["AuthorizationScopes"]) == scopes, route
+
+
+def test_route_scopes_agree_with_the_functions_own_check(resources):
+    """The functions re-check scopes with medserve.auth.ROUTE_SCOPES (defence in depth): the one
+    medserve import of this file, a plain table."""
+    from medserve import auth
+
+    routes = _http_events(resources)
+    assert set(auth.OPEN_ROUTES) == OPEN_ROUTES
+    assert {route: set(scopes) for route, scopes in auth.ROUTE_SCOPES.items()} == ROUTE_SCOPES
+    assert set(auth.ALL_SCOPES) == _ALL_SCOPES
+    for route, scopes in auth.ROUTE_SCOPES.items():
+        assert set(routes[route]["Auth"]["AuthorizationScopes"]) == set(scopes), route
+
+
+def test_http_api_jwt_authorizer(resources):
+    auth = resources["HttpApi"]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "MedserveJwt"
+    assert set(auth["Authorizers"]) == {"MedserveJwt"}
+    jwt = auth["Authorizers"]["MedserveJwt"]
+    assert jwt["IdentitySource"] == "$request.header.Authorization"
+    config = jwt["JwtConfiguration"]
+    condition, cognito_issuer, external_issuer = config["issuer"]["Fn::If"]
+    assert condition == "UseCognito"
+    assert cognito_issuer == {"Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"}
+    assert external_issuer == {"Ref": "OidcIssuerUrl"}
+    # Cognito access tokens have no aud: API Gateway then checks client_id against the audience.
+    assert config["audience"] == [
+        {"Fn::If": ["UseCognito", {"Ref": "UserPoolClient"}, {"Ref": "OidcAudience"}]}
+    ]
+
+
+def test_oidc_parameters_conditions_and_rules(template):
+    params = template["Parameters"]
+    assert params["OidcIssuerUrl"]["Default"] == "" and params["OidcAudience"]["Default"] == ""
+    assert params["OidcIssuerUrl"]["AllowedPattern"] == "^$|^https://.+"
+    conditions = template["Conditions"]
+    assert conditions["UseCognito"] == {"Fn::Equals": [{"Ref": "OidcIssuerUrl"}, ""]}
+    assert conditions["UseExternalIdp"] == {"Fn::Not": [{"Condition": "UseCognito"}]}
+    # An external issuer without an audience would accept that issuer's tokens for any client.
+    rule = template["Rules"]["ExternalIssuerNeedsAudience"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OidcIssuerUrl"}, ""]}]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OidcAudience"}, ""]}]}
+    assert assertion["AssertDescription"]
+
+
+def test_cognito_issuer(template, resources):
+    cognito = {
+        "UserPool": "AWS::Cognito::UserPool",
+        "UserPoolResourceServer": "AWS::Cognito::UserPoolResourceServer",
+        "UserPoolClient": "AWS::Cognito::UserPoolClient",
+        "UserPoolDomain": "AWS::Cognito::UserPoolDomain",
+    }
+    for name, rtype in cognito.items():
+        assert resources[name]["Type"] == rtype and resources[name]["Condition"] == "UseCognito", name
+
+    pool = resources["UserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no self sign-up
+    password = pool["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] >= 12
+    assert all(
+        password[k] is True
+        for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols")
+    )
+    assert pool["DeletionProtection"] == "ACTIVE"
+
+    server = resources["UserPoolResourceServer"]["Properties"]
+    assert server["Identifier"] == "medserve"
+    assert {s["ScopeName"] for s in server["Scopes"]} == {"tabular", "imaging", "text", "admin"}
+    full = {f"{server['Identifier']}/{s['ScopeName']}" for s in server["Scopes"]}
+    assert full == _ALL_SCOPES
+
+    client = resources["UserPoolClient"]
+    props = client["Properties"]
+    assert props["AllowedOAuthFlows"] == ["client_credentials"]
+    assert props["AllowedOAuthFlowsUserPoolClient"] is True and props["GenerateSecret"] is True
+    assert set(props["AllowedOAuthScopes"]) == _ALL_SCOPES
+    assert "UserPoolResourceServer" in as_list(client["DependsOn"])  # scopes exist first
+    minutes = {"minutes": 1, "hours": 60}[props["TokenValidityUnits"]["AccessToken"]]
+    assert props["AccessTokenValidity"] * minutes <= 60  # short-lived tokens
+
+    domain = resources["UserPoolDomain"]["Properties"]
+    assert domain["UserPoolId"] == {"Ref": "UserPool"}
+    sep, parts = domain["Domain"]["Fn::Join"]
+    assert sep == "-" and parts[:2] == ["medserve", {"Ref": "AWS::AccountId"}]
+    assert references(parts[2], "AWS::StackId")
+
+    outputs = template["Outputs"]
+    for name in ("UserPoolId", "UserPoolClientId", "TokenUrl"):
+        assert outputs[name]["Condition"] == "UseCognito", name
+    assert "/oauth2/token" in outputs["TokenUrl"]["Value"]["Fn::Sub"]
+    assert outputs["JwtIssuer"]["Value"]["Fn::If"][0] == "UseCognito"
+
+
+def test_functions_require_auth_and_know_the_audit_bucket(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["MEDSERVE_REQUIRE_AUTH"] == "true"
+    assert env["AUDIT_BUCKET"] == {"Ref": "AuditBucket"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Abuse resistance: concurrency caps
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_every_function_has_reserved_concurrency(template, resources):
+    functions = of_type(resources, "AWS::Serverless::Function")
+    assert {"TabularFunction", "ImagingFunction", "TextFunction", "JobsFunction"} <= set(functions)
+    params = template["Parameters"]
+    for name, fn in functions.items():
+        ref = fn["Properties"]["ReservedConcurrentExecutions"]["Ref"]
+        assert params[ref]["Type"] == "Number", name
+        assert 1 <= params[ref]["Default"] <= 100, name
+        assert params[ref]["MinValue"] == 0, name  # 0 = stop the function (kill switch)
+    assert functions["TabularFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Ref": "FunctionReservedConcurrency"
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Audit trail: object-locked bucket, write-only for the functions
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_audit_bucket_is_kms_versioned_tls_only_and_object_locked(template, resources):
+    bucket = resources["AuditBucket"]
+    assert bucket["DeletionPolicy"] == "Retain" and bucket["UpdateReplacePolicy"] == "Retain"
+    props = bucket["Properties"]
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert rule["BucketKeyEnabled"] is True
+    assert props["VersioningConfiguration"]["Status"] == "Enabled"
+    assert props["ObjectLockEnabled"] is True
+    lock = props["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    assert lock["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": {"Ref": "AuditRetentionInDays"}}
+    assert template["Parameters"]["AuditRetentionInDays"]["Default"] == 2192  # 6 years (HIPAA)
+    expire = [r for r in props["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+    assert [r["ExpirationInDays"] for r in expire] == [{"Ref": "AuditRetentionInDays"}]
+
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for p in of_type(resources, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": "AuditBucket"}
+    ]
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    tls = statements["DenyInsecureTransport"]
+    assert tls["Effect"] == "Deny" and tls["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    assert {"Fn::GetAtt": ["AuditBucket", "Arn"]} in tls["Resource"]
+    # Same SSE-KMS rule as the uploads bucket: refuse a PutObject not asking for DataKey.
+    other_key = statements["DenyOtherKmsKey"]["Condition"]["StringNotEqualsIfExists"]
+    assert other_key["s3:x-amz-server-side-encryption-aws-kms-key-id"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    sse = statements["DenyOtherEncryption"]["Condition"]["StringNotEqualsIfExists"]
+    assert sse["s3:x-amz-server-side-encryption"] == "aws:kms"
+    assert template["Outputs"]["AuditBucketName"]["Value"] == {"Ref": "AuditBucket"}
+
+
+def test_functions_may_only_put_audit_records(resources):
+    writers: dict[str, list[dict[str, Any]]] = {}
+    for name, st in _statements(resources):
+        if references(st.get("Resource"), "AuditBucket"):
+            writers.setdefault(name, []).append(st)
+    assert set(writers) == {"TabularFunction", "ImagingFunction", "TextFunction"}
+    for name, statements in writers.items():
+        (st,) = statements
+        assert st["Effect"] == "Allow" and as_list(st["Action"]) == ["s3:PutObject"], name
+        assert st["Resource"] == {"Fn::Sub": "${AuditBucket.Arn}/audit/*"}, name
+        assert "Condition" not in st, name
+
+
+def test_access_logs_bucket_takes_only_s3_log_delivery(resources):
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for p in of_type(resources, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": "AccessLogsBucket"}
+    ]
+    (allow,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert allow["Action"] == "s3:PutObject"
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert len(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == 3  # uploads, models, audit
+
+
+def test_endpoint_container_has_no_network(resources):
+    # SageMaker fetches the model and moves async inputs/outputs itself; the container needs none.
+    assert resources["EndpointModel"]["Properties"]["EnableNetworkIsolation"] is True

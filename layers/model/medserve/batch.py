@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from medserve import audit
 from medserve.errors import MedserveError, PayloadTooLarge, UpstreamError
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.services import Services, get_services
@@ -91,6 +92,8 @@ def _object_identity(record: dict[str, Any]) -> dict[str, str]:
         "version_id": obj.get("versionId") or "",
         # Without versioning, the sequencer tells a re-upload from a re-delivery.
         "version": obj.get("versionId") or obj.get("sequencer") or obj.get("eTag", ""),
+        # Who put the object (an IAM principal id, never a patient): for the audit trail.
+        "uploader": str((record.get("userIdentity") or {}).get("principalId") or "unknown"),
     }
 
 
@@ -149,8 +152,11 @@ class S3BatchProcessor:
         request_id = getattr(self._context, "aws_request_id", None) or os.urandom(8).hex()
         if self.jobs is not None:
             self.jobs.started(obj["key"], self.modality)
+        upload: S3Upload | None = None
+        outcome: dict[str, Any] = {"status": 200, "error_code": None}
         try:
-            result = self.score_file(self._read(obj))
+            upload = self._read(obj)
+            result = self.score_file(upload)
             body = {"request_id": request_id, "source": _source(obj), **result}
             target = result_key(obj["key"], self.modality)
             status = "succeeded"
@@ -164,7 +170,9 @@ class S3BatchProcessor:
             }
             target = result_key(obj["key"], self.modality, error=True)
             status = "failed"
+            outcome = {"status": e.status, "error_code": e.code}
         self._write(obj["bucket"], target, body)
+        self._audit(obj, upload, body, outcome, request_id)
         if self.jobs is not None:
             error = (
                 None
@@ -185,6 +193,33 @@ class S3BatchProcessor:
             "s3 upload scored", extra={"object": ref, "status": status, "total_ms": round(elapsed, 2)}
         )
         return {"object": ref, "status": status, "result_key": target}
+
+    def _audit(
+        self,
+        obj: dict[str, str],
+        upload: S3Upload | None,
+        body: dict[str, Any],
+        outcome: dict[str, Any],
+        request_id: str,
+    ) -> None:
+        """One audit record per object version (this runs under the idempotency guard). A failed
+        write raises UpstreamError: Lambda retries, and finally the dead-letter queue has it."""
+        trail = self.services.audit
+        if trail is None:
+            return
+        sha, size = audit.input_digest(upload.body if upload is not None else None)
+        trail.write(
+            audit.AuditRecord(
+                kind="prediction",
+                principal={"subject": obj.get("uploader", "unknown"), "client_id": "", "issuer": "aws:s3"},
+                action=f"s3:ObjectCreated uploads/{self.modality}/",
+                request_id=request_id,
+                outcome=outcome,
+                model=audit.model_ref(body.get("model")),
+                input_sha256=sha,
+                input_bytes=size,
+            )
+        )
 
     def _read(self, obj: dict[str, str]) -> S3Upload:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -26,6 +26,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="DANGER: serve without verifying tokens (every route open, functions skip their scope "
+        "checks); for experiments only",
+    )
+    serve.add_argument(
         "--sagemaker-local",
         action="store_true",
         help="host demo models placed on SageMaker (real-time and async) on local endpoints behind a local "
@@ -69,6 +75,12 @@ def _build_parser() -> argparse.ArgumentParser:
     publish.add_argument("directory", help="directory holding model.onnx and card.json")
     publish.add_argument("--bucket", required=True)
     publish.add_argument("--alias", default="production", help="alias to point at this version ('' for none)")
+    publish.add_argument(
+        "--audit-bucket",
+        default=None,
+        help="audit bucket (stack output AuditBucketName) for the publication's audit record "
+        "(default: $AUDIT_BUCKET); required",
+    )
 
     evaluate = sub.add_parser("eval", help="measure a component on an annotated data set")
     vsub = evaluate.add_subparsers(dest="eval_command", required=True)

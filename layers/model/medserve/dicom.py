@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medserve.errors import InvalidInput, UnsupportedMediaType
+from medserve.errors import InvalidInput, MedserveError, UnsupportedMediaType
 from medserve.imaging import LUMA, DecodedImage, check_pixels, configured_pillow
 
 if TYPE_CHECKING:
@@ -50,6 +50,14 @@ DICOM_BLOCK = ("modality", "rows", "columns", "photometric_interpretation", "fra
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _CODE_STRING = re.compile(r"[A-Z0-9 _]{1,16}")  # DICOM CS: a value that is anything else is not echoed
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+# The defined terms (PS3.3 C.7.6.3.1.2, retired ones included): only these are ever echoed.
+_PHOTOMETRIC = frozenset(
+    {
+        *_MONOCHROME,
+        *("PALETTE COLOR", "RGB", "HSV", "ARGB", "CMYK", "XYB"),
+        *("YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"),
+    }
+)
 # Attributes the LUT functions read, copied for an enhanced multi-frame object's chosen frame.
 _LUT_ATTRIBUTES = (
     "PhotometricInterpretation",
@@ -101,7 +109,14 @@ def decode_dicom(data: bytes, *, max_pixels: int) -> DecodedImage:
             raise InvalidInput("the file is not a DICOM Part 10 file") from e
         except Exception as e:  # untrusted bytes: any parser failure is the input's fault
             raise InvalidInput("the DICOM file is truncated or corrupt and cannot be parsed") from e
-        return _decode_dataset(ds, max_pixels)
+        try:
+            return _decode_dataset(ds, max_pixels)
+        except MedserveError:
+            raise
+        except Exception as e:
+            # dcmread defers most elements: a corrupt one (a value representation pydicom does not
+            # know, a multi-valued UID, ...) fails only when read, wherever that is.
+            raise InvalidInput("the DICOM file is truncated or corrupt and cannot be parsed") from e
 
 
 def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
@@ -141,7 +156,7 @@ def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
         "modality": _code_string(ds.get("Modality")),
         "rows": rows,
         "columns": columns,
-        "photometric_interpretation": _code_string(photometric),
+        "photometric_interpretation": photometric if photometric in _PHOTOMETRIC else None,
         "frames": frames,
         "frame_index": frame,
     }
@@ -165,14 +180,17 @@ def _check_transfer_syntax(ds: Dataset) -> str:
     uid = getattr(ds, "file_meta", None) and ds.file_meta.get("TransferSyntaxUID")
     if not uid:
         raise InvalidInput("the DICOM file does not name its transfer syntax")
+    # The UID is the file's: quoted only when it is a transfer syntax pydicom knows (else it could
+    # be anything the sender wrote there).
     name = uid.name if uid.is_transfer_syntax else "an unknown transfer syntax"
+    shown = f"{name} ({uid})" if uid.is_transfer_syntax else name
     try:
         decoder = get_decoder(uid)
     except NotImplementedError as e:
-        raise UnsupportedMediaType(f"DICOM {name} ({uid}) is not supported: no decoder exists for it") from e
+        raise UnsupportedMediaType(f"DICOM {shown} is not supported: no decoder exists for it") from e
     if not decoder.is_available:
         raise UnsupportedMediaType(
-            f"DICOM {name} ({uid}) cannot be decoded by this deployment (its decoder plugin is not "
+            f"DICOM {shown} cannot be decoded by this deployment (its decoder plugin is not "
             "installed); send it uncompressed, RLE, JPEG baseline or JPEG 2000"
         )
     if uid == JPEGExtended12Bit and int(ds.get("BitsStored") or 8) > 8:
@@ -201,7 +219,8 @@ def _to_grey(stored: np.ndarray, ds: Dataset, photometric: str, frame: int) -> n
     if stored.ndim == 3 and stored.shape[-1] == 3:  # RGB, YBR_* (already converted to RGB)
         return stored.astype(np.float64) @ LUMA
     raise UnsupportedMediaType(
-        f"DICOM photometric interpretation '{_code_string(photometric) or 'unknown'}' is not supported"
+        f"DICOM photometric interpretation '{photometric if photometric in _PHOTOMETRIC else 'unknown'}' "
+        "is not supported"
     )
 
 

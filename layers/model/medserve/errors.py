@@ -26,6 +26,18 @@ class MalformedRequest(MedserveError):
     status, code = 400, "MALFORMED_REQUEST"
 
 
+class Unauthorized(MedserveError):
+    """No credentials, or credentials that do not verify (missing, expired, wrong issuer)."""
+
+    status, code = 401, "UNAUTHORIZED"
+
+
+class Forbidden(MedserveError):
+    """Verified credentials without a scope the route requires."""
+
+    status, code = 403, "FORBIDDEN"
+
+
 class ModelNotFound(MedserveError):
     status, code = 404, "MODEL_NOT_FOUND"
 

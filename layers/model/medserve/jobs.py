@@ -61,6 +61,11 @@ class Job:
     deadline: float
     result_location: str | None = None  # s3://bucket/key of the result (or error) document
     error: dict[str, Any] | None = None  # {"code", "message"}
+    owner: str | None = None  # Principal.key of the creator; None for jobs nobody asked for over the API
+
+    def visible_to(self, principal_key: str) -> bool:
+        """Only its creator sees a job (others get 404, as for an unknown id)."""
+        return self.owner is None or self.owner == principal_key
 
     def public(self) -> dict[str, Any]:
         """The contract's view (without ``result``, which the caller adds from ``result_location``)."""
@@ -94,10 +99,11 @@ class JobStore:
             self._client = boto3.client("dynamodb")
         return self._client
 
-    def create(self, job_id: str, *, modality: str, deadline_in: float) -> Job:
-        """A new ``queued`` job that times out ``deadline_in`` seconds from now unless it starts."""
+    def create(self, job_id: str, *, modality: str, deadline_in: float, owner: str | None = None) -> Job:
+        """A new ``queued`` job that times out ``deadline_in`` seconds from now unless it starts;
+        ``owner`` (a ``Principal.key``) alone may read it."""
         now = self._clock()
-        job = Job(job_id, modality, "queued", now, now, now + deadline_in)
+        job = Job(job_id, modality, "queued", now, now, now + deadline_in, owner=owner)
         item = {
             "job_id": {"S": job_id},
             "modality": {"S": modality},
@@ -107,6 +113,8 @@ class JobStore:
             "deadline": {"N": _num(job.deadline)},
             "expires_at": {"N": str(int(now + RETENTION_SECONDS))},
         }
+        if owner:
+            item["owner"] = {"S": owner}
         self._call(
             "put_item",
             TableName=self.table,
@@ -183,6 +191,7 @@ class JobStore:
             deadline=deadline,
             result_location=found.get("result_location", {}).get("S"),
             error=error,
+            owner=found.get("owner", {}).get("S"),
         )
 
     def _update(self, job_id: str, expression: str, values: dict[str, Any]) -> None:

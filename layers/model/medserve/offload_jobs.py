@@ -27,8 +27,15 @@ ASYNC_DEADLINE_SECONDS = 3600 + 15 * 60
 INPUT_PREFIX = "async-inputs"
 
 
-def submit(services: Services, route: Route, modality: str, body: bytes, uploads_bucket: str) -> str:
-    """Stage ``body``, create the job and queue the inference; the job id."""
+def submit(
+    services: Services,
+    route: Route,
+    modality: str,
+    body: bytes,
+    uploads_bucket: str,
+    owner: str | None = None,
+) -> str:
+    """Stage ``body``, create the job (readable by ``owner`` only) and queue the inference; the job id."""
     jobs = services.jobs
     if jobs is None or not uploads_bucket or not route.endpoint:
         raise NotConfigured("asynchronous jobs are not configured in this deployment")
@@ -42,7 +49,7 @@ def submit(services: Services, route: Route, modality: str, body: bytes, uploads
         )
     except (ClientError, BotoCoreError) as e:
         raise UpstreamError("the request could not be staged for the asynchronous endpoint") from e
-    jobs.create(job_id, modality=modality, deadline_in=ASYNC_DEADLINE_SECONDS)
+    jobs.create(job_id, modality=modality, deadline_in=ASYNC_DEADLINE_SECONDS, owner=owner)
     services.sagemaker.invoke_async(route.endpoint, f"s3://{uploads_bucket}/{key}", job_id)
     jobs.mark_running(job_id, modality=modality, deadline_in=ASYNC_DEADLINE_SECONDS)
     metrics.add_metric(name="AsyncJobsSubmitted", unit=MetricUnit.Count, value=1)

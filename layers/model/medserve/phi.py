@@ -228,7 +228,10 @@ def _has_listed_name(text: str, span: tuple[int, int]) -> bool:
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _URL = re.compile(
     r"(?i)\b(?:https?://|ftp://|www\.)[^\s<>\"'()]+"
-    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|health|us|info|biz)(?:/[^\s<>\"'()]*)?"
+    # Bounded labels (DNS: at most 63 characters) and depth: unbounded, every word boundary of a long
+    # run like "a-a-a-..." or "1.1.1...." would scan to its end, quadratic in the note's length.
+    r"|\b[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){0,15}\.(?:com|org|net|edu|gov|io|health|us|info|biz)"
+    r"(?:/[^\s<>\"'()]*)?"
 )
 _IPV4 = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.]\d)"
@@ -422,8 +425,10 @@ _PLACE_CUES = re.compile(
     r"|\bhome\s+(?:to|in)\s+(?=[A-Z])"
 )
 
+# Words of at most 40 characters: unbounded, every capital of a long run ("AAAA...") would scan to
+# its end, quadratic in the note's length.
 _FACILITY_LOWER_SUFFIX = re.compile(
-    r"((?:(?:St\.|Mt\.|[A-Z][A-Za-z'\u2019&.-]*)\s+){0,3}[A-Z][A-Za-z'\u2019&.-]*)\s+"
+    r"((?:(?:St\.|Mt\.|[A-Z][A-Za-z'\u2019&.-]{0,39})\s+){0,3}[A-Z][A-Za-z'\u2019&.-]{0,39})\s+"
     r"(?:plant|factory|mill|mine|warehouse|shipyard|base|campus|refinery|office)\b"
 )
 _WORKS_AT = re.compile(

@@ -252,7 +252,8 @@ class Registry:
         bundled = self.bundled.get(name)
         if bundled is not None:
             return bundled[0], "bundled"
-        raise ModelNotFound(f"no model named '{name}'")
+        # Not quoted: the name is the caller's, and callers put anything there (a patient's name too).
+        raise ModelNotFound("no model with that name; GET /v1/models lists the models served")
 
     def cards(self) -> list[tuple[ModelCard, Source]]:
         names = set(self.bundled.names())

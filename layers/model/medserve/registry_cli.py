@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+from medserve import audit
+from medserve.cards import CARD_FILE
 from medserve.errors import MedserveError
 from medserve.registry import BUNDLED_DIR, Registry, S3ModelStore
+from medserve.runtime import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Bundled model -> the training script that builds it (run with `--out <dir>`).
@@ -73,11 +78,52 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    card = S3ModelStore(args.bucket).publish(Path(args.directory), args.alias or None)
+    audit_bucket = args.audit_bucket or os.environ.get("AUDIT_BUCKET", "")
+    if not audit_bucket:
+        print(
+            "medserve: publishing is audited: give --audit-bucket <AuditBucketName> (or AUDIT_BUCKET)",
+            file=sys.stderr,
+        )
+        return 2
+    store = S3ModelStore(args.bucket)
+    card = store.publish(Path(args.directory), args.alias or None)
     where = f"s3://{args.bucket}/models/{card.name}/{card.version}/"
     alias = f" (alias '{args.alias}' -> {card.version})" if args.alias else ""
     print(f"published {card.name} {card.version} to {where}{alias}")
+    record = audit.AuditRecord(
+        kind="publication",
+        principal=_caller(),
+        action=f"models publish s3://{args.bucket}" + (f" alias={args.alias}" if args.alias else ""),
+        request_id=uuid.uuid4().hex,
+        outcome={"status": 200, "error_code": None},
+        model={"name": card.name, "version": card.version, "sha256": card.artifact.sha256},
+        input_sha256=sha256_file(Path(args.directory) / CARD_FILE),
+        input_bytes=(Path(args.directory) / CARD_FILE).stat().st_size,
+    )
+    trail = audit.AuditLog(audit_bucket, lambda: store.client, os.environ.get("DATA_KEY_ARN", ""))
+    try:
+        key = trail.write(record)
+    except MedserveError:
+        print(
+            f"medserve: {card.name} {card.version} IS published, but its audit record could not be "
+            f"written to s3://{audit_bucket}/: fix access and publish again (it is idempotent)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"audit record s3://{audit_bucket}/{key}")
     return 0
+
+
+def _caller() -> dict[str, str]:
+    """Who publishes: the IAM identity of the credentials in use (STS GetCallerIdentity)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        identity = boto3.client("sts").get_caller_identity()
+    except (ClientError, BotoCoreError):
+        return {"subject": "unknown", "client_id": "", "issuer": "aws:iam"}
+    return {"subject": identity["Arn"], "client_id": identity["UserId"], "issuer": "aws:iam"}
 
 
 def main_models(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from medserve.registry import Registry
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from medserve.audit import AuditLog
     from medserve.jobs import JobStore
 
 
@@ -30,6 +31,8 @@ class Services:
     sagemaker: SageMakerRuntime = field(default_factory=SageMakerRuntime)  # client built on first use
     jobs_table: str = field(default_factory=lambda: os.environ.get("JOBS_TABLE", ""))
     _jobs: Any = field(default=None, init=False, repr=False)  # JobStore, built on first use
+    audit_bucket: str = field(default_factory=lambda: os.environ.get("AUDIT_BUCKET", ""))
+    _audit: Any = field(default=None, init=False, repr=False)  # AuditLog, built on first use
 
     @property
     def jobs(self) -> JobStore | None:
@@ -39,6 +42,15 @@ class Services:
 
             self._jobs = JobStore(self.jobs_table, self.dynamodb_client)
         return self._jobs
+
+    @property
+    def audit(self) -> AuditLog | None:
+        """The audit trail (None when the function has no ``AUDIT_BUCKET``: auditing off)."""
+        if self._audit is None and self.audit_bucket:
+            from medserve.audit import AuditLog
+
+            self._audit = AuditLog(self.audit_bucket, lambda: self.s3, os.environ.get("DATA_KEY_ARN", ""))
+        return self._audit
 
     @property
     def s3(self) -> S3Client:

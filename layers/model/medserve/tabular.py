@@ -64,7 +64,12 @@ def validate_record(
             issues.append(Issue(spec.name, "not a number", index))
             values.append(math.nan)
             continue
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an int beyond float's range (JSON puts no limit on digits)
+            issues.append(Issue(spec.name, "out of range", index, spec.valid_range))
+            values.append(math.nan)
+            continue
         if not math.isfinite(value):
             issues.append(Issue(spec.name, "not a finite number", index))
         elif not spec.valid_range[0] <= value <= spec.valid_range[1]:
@@ -97,7 +102,10 @@ def _fast_matrix(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> Valid
     # float/int only: numpy would happily turn "12.5" or True into numbers.
     if not all(type(v) is float or type(v) is int for row in rows for v in row):
         return None
-    x = np.asarray(rows, dtype=np.float64)
+    try:
+        x = np.asarray(rows, dtype=np.float64)
+    except OverflowError:  # an int beyond float's range
+        return None
     lo, hi = _bounds(card, "valid_range")
     if not (np.isfinite(x).all() and (x >= lo).all() and (x <= hi).all()):
         return None

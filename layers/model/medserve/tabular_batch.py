@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from typing import Any
 
@@ -27,6 +28,13 @@ from medserve.tabular import TabularModel, validate_record
 MAX_ROWS = 100_000
 RECORD_ID = "record_id"
 _CHUNK = 10_000
+# JSON Lines end with \n (or \r\n); str.splitlines() would also split at U+2028, U+0085 and other
+# characters a JSON string may hold unescaped, cutting one valid record into two broken ones.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # NaN/Infinity: Python's json accepts them, JSON does not
 
 
 def _csv_value(text: str | None) -> Any:
@@ -47,23 +55,27 @@ def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
     lower = key.lower()
     rows: list[dict[str, Any] | str] = []
     if lower.endswith(".csv"):
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            raise InvalidInput("the CSV file has no header row")
-        for row in reader:
-            if None in row:  # more cells than header names
-                rows.append("the row has more cells than the header")
-                continue
-            rows.append({k: (v if k == RECORD_ID else _csv_value(v)) for k, v in row.items()})
-            if len(rows) > MAX_ROWS:
-                break
+        # newline="": the csv module then reads \r, \n and \r\n line ends, and quoted line breaks.
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            if not reader.fieldnames:
+                raise InvalidInput("the CSV file has no header row")
+            for row in reader:
+                if None in row:  # more cells than header names
+                    rows.append("the row has more cells than the header")
+                    continue
+                rows.append({k: (v if k == RECORD_ID else _csv_value(v)) for k, v in row.items()})
+                if len(rows) > MAX_ROWS:
+                    break
+        except csv.Error as e:  # e.g. a field over the csv module's limit (128 KiB); not quoted
+            raise InvalidInput(f"the CSV file cannot be parsed (at line {reader.line_num})") from e
     elif lower.endswith((".jsonl", ".ndjson")):
-        for line in text.splitlines():
+        for line in _LINE_BREAK.split(text):
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
-            except ValueError:
+                value = json.loads(line, parse_constant=_not_json)
+            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
                 rows.append("the line is not valid JSON")
                 continue
             rows.append(value if isinstance(value, dict) else "the line is not a JSON object")

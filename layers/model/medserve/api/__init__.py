@@ -2,23 +2,76 @@
 
 ``create_app(router, ...)`` builds the resolver a function serves: the shared routes (health,
 models, cards, ``/v1/openapi.json`` with the whole API's document) plus the modality routers
-given, with the contract's error envelope for every failure.
+given, with the contract's error envelope for every failure. Every request is authorized first
+(``medserve.auth``: a refused request is not even parsed) and leaves one audit record
+(``medserve.audit``) once its answer is known.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from medserve import audit
 from medserve.api import common
-from medserve.api.responses import register_error_handlers
+from medserve.api.responses import error_envelope, event_request_id, register_error_handlers
+from medserve.auth import ANONYMOUS, OPEN_ROUTES, Principal, authorize, principal_of
+from medserve.errors import MedserveError, UpstreamError
+from medserve.services import get_services
 
-__all__ = ["create_app"]
+__all__ = ["MedserveResolver", "create_app"]
 
 
-def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
+class MedserveResolver(APIGatewayHttpResolver):
+    """Authorize, resolve, audit: in that order, for every request."""
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        try:
+            principal = authorize(event)
+        except MedserveError as refused:
+            principal = principal_of(event) or ANONYMOUS
+            response = _error(event, context, refused)
+        else:
+            response = super().resolve(event, context)
+        return _audited(event, context, response, principal)
+
+
+def _audited(
+    event: Mapping[str, Any], context: Any, response: dict[str, Any], who: Principal
+) -> dict[str, Any]:
+    trail = get_services().audit
+    if trail is None or event.get("routeKey") in OPEN_ROUTES:
+        return response
+    try:
+        trail.write(audit.http_record(event, response, who.audit()))
+    except UpstreamError as e:
+        return _error(event, context, e)  # fail closed: no answer leaves unaudited
+    return response
+
+
+def _error(event: Mapping[str, Any], context: Any, error: MedserveError) -> dict[str, Any]:
+    """An error answered outside the resolver (refused before routing, or unauditable after)."""
+    headers = {"Content-Type": content_types.APPLICATION_JSON}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="medserve"'
+    elif error.status == 403:
+        headers["WWW-Authenticate"] = 'Bearer realm="medserve", error="insufficient_scope"'
+    body = error_envelope(event_request_id(event, context), error)
+    return {
+        "statusCode": error.status,
+        "headers": headers,
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def create_app(*routers: APIGatewayHttpRouter) -> MedserveResolver:
     # serializer: responses are built as JSON strings by the routes; dicts get allow_nan=False too.
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = MedserveResolver(enable_validation=True)
     app.include_router(common.router)
     for router in routers:
         app.include_router(router)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from medserve import __version__
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import CardEnvelope, ErrorEnvelope, Health, ModelList
+from medserve.api.schemas import VALIDATION_ERROR, CardEnvelope, ErrorEnvelope, Health, ModelList
 from medserve.services import get_services
 
 router = APIGatewayHttpRouter()
@@ -18,10 +18,19 @@ router = APIGatewayHttpRouter()
 _CARD = {
     200: {"description": "the model card", "content": {"application/json": {"model": CardEnvelope}}},
     404: {"description": "unknown model", "content": {"application/json": {"model": ErrorEnvelope}}},
+    **VALIDATION_ERROR,  # a name over 64 characters
 }
 
 
-@router.get("/v1/health", summary="liveness", tags=["service"])
+@router.get(
+    "/v1/health",
+    summary="liveness",
+    tags=["service"],
+    responses={
+        200: {"description": "the service is up", "content": {"application/json": {"model": Health}}},
+        **VALIDATION_ERROR,
+    },
+)
 def health() -> Health:
     return Health(
         status="ok",
@@ -31,7 +40,15 @@ def health() -> Health:
     )
 
 
-@router.get("/v1/models", summary="every servable model", tags=["models"])
+@router.get(
+    "/v1/models",
+    summary="every servable model",
+    tags=["models"],
+    responses={
+        200: {"description": "the models", "content": {"application/json": {"model": ModelList}}},
+        **VALIDATION_ERROR,
+    },
+)
 def list_models() -> ModelList:
     registry = get_services().registry
     models = [{**card.summary(), "source": source} for card, source in registry.cards()]

@@ -49,18 +49,37 @@ _ERRORS = {
 }
 
 
+# What _from_base64 decodes: standard alphabet, padded, optionally after a data: URL prefix.
+# Not empty: an empty image is refused (422) whatever its encoding.
+_BASE64 = r"^(data:[^,]{0,94},)?([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$"
+
+
 class ImagingPredictRequest(BaseModel):
     """The JSON form of ``POST /v1/imaging/predict``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # the published types, no coercion
+        # Published for _one_source, which pydantic cannot express in the schema it generates.
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["image_base64"], "properties": {"image_base64": {"type": "string"}}},
+                {"required": ["s3_uri"], "properties": {"s3_uri": {"type": "string"}}},
+            ]
+        },
+    )
 
+    # The patterns are published, and enforced by the route (422) rather than by pydantic.
     image_base64: str | None = Field(
-        default=None, description="the PNG, JPEG or DICOM file, base64 (a data: URL prefix is accepted)"
+        default=None,
+        description="the PNG, JPEG or DICOM file, base64 (a data: URL prefix is accepted)",
+        json_schema_extra={"pattern": _BASE64},
     )
     s3_uri: str | None = Field(
         default=None,
         max_length=1100,
         description="s3://<uploads bucket>/uploads/imaging/<key>: an object already uploaded",
+        json_schema_extra={"pattern": "^s3://[^/]+/uploads/imaging/."},
     )
     model: str | None = Field(
         default=None, max_length=64, description="model name; default: the imaging model"
@@ -80,6 +99,19 @@ class ImagingPredictRequest(BaseModel):
     __str__ = __repr__
 
 
+_RAW_IMAGE = {"schema": {"type": "string", "format": "binary", "minLength": 1}}  # empty: 400
+_REQUEST_BODY = {
+    # The route reads the body itself (two shapes, one route): described here for the document.
+    "required": True,
+    "content": {
+        "image/png": _RAW_IMAGE,
+        "image/jpeg": _RAW_IMAGE,
+        "application/dicom": _RAW_IMAGE,
+        "application/json": {"schema": ImagingPredictRequest.model_json_schema()},
+    },
+}
+
+
 @router.post(
     "/v1/imaging/predict",
     summary="classify one image (PNG, JPEG or DICOM), optionally with an occlusion map",
@@ -93,6 +125,7 @@ class ImagingPredictRequest(BaseModel):
         200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
         **error_responses(_ERRORS),
     },
+    openapi_extensions={"requestBody": _REQUEST_BODY},
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
 def imaging_predict(
@@ -137,7 +170,8 @@ def _json_request(body: str | None, is_base64: bool) -> ImagingPredictRequest:
     try:
         text = base64.b64decode(body, validate=True).decode("utf-8") if is_base64 else body
         payload = json.loads(text)
-    except (binascii.Error, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    # UnicodeDecodeError and JSONDecodeError are ValueErrors; RecursionError: nested too deeply.
+    except (binascii.Error, ValueError, RecursionError) as e:
         raise MalformedRequest("the request body is not valid JSON") from e
     if not isinstance(payload, dict):
         raise MalformedRequest("the request body must be a JSON object")
@@ -161,11 +195,14 @@ def _from_base64(text: str) -> bytes:
     if text.startswith("data:") and "," in text[:100]:
         text = text.split(",", 1)[1]  # data:image/png;base64,....
     try:
-        return base64.b64decode(text, validate=True)
+        data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as e:
         raise InvalidInput(
             "image_base64 is not valid base64", [{"field": "image_base64", "issue": "not valid base64"}]
         ) from e
+    if not data:  # a well-formed request with an empty value: 422, as any invalid field
+        raise InvalidInput("image_base64 is empty", [{"field": "image_base64", "issue": "empty"}])
+    return data
 
 
 def _from_s3(uri: str) -> bytes:

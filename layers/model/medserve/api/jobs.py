@@ -20,7 +20,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import error_responses
+from medserve.api.schemas import JSON_BODY, error_responses
+from medserve.auth import caller
 from medserve.batch import MAX_OBJECT_BYTES
 from medserve.errors import JobNotFound, NotConfigured, UpstreamError
 from medserve.jobs import JobStore, new_job_id
@@ -36,7 +37,7 @@ _QUEUED_GRACE_SECONDS = 300  # an upload finishing as its URL expires still gets
 
 
 class UploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # the published types, no coercion
 
     modality: Literal["imaging"] = Field(description="what the upload is predicted by")
     filename: str = Field(
@@ -82,6 +83,7 @@ class JobView(BaseModel):
 _ERRORS = {
     400: "malformed JSON",
     404: "unknown model or job",
+    415: "not application/json",
     422: "invalid fields",
     502: "S3 or DynamoDB failed",
     503: "uploads are not configured in this deployment",
@@ -103,6 +105,7 @@ def _store() -> JobStore:
         201: {"description": "the upload ticket", "content": {"application/json": {"model": UploadTicket}}},
         **error_responses(_ERRORS),
     },
+    **JSON_BODY,
 )
 def create_upload(request: Annotated[UploadRequest, Body()]):
     services = get_services()
@@ -132,7 +135,12 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
         params["Metadata"] = metadata
         headers |= {f"x-amz-meta-{k}": v for k, v in metadata.items()}
 
-    store.create(job_id, modality=request.modality, deadline_in=UPLOAD_URL_SECONDS + _QUEUED_GRACE_SECONDS)
+    store.create(
+        job_id,
+        modality=request.modality,
+        deadline_in=UPLOAD_URL_SECONDS + _QUEUED_GRACE_SECONDS,
+        owner=caller(router.current_event).key,
+    )
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -162,13 +170,13 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
     tags=["jobs"],
     responses={
         200: {"description": "the job", "content": {"application/json": {"model": JobView}}},
-        **error_responses(_ERRORS, 404, 502, 503),
+        **error_responses({**_ERRORS, 422: "invalid job id"}, 404, 422, 502, 503),
     },
 )
 def get_job(id: Annotated[str, Path(max_length=64, description="the id POST /v1/uploads returned")]):
     # `id`, not `job_id`: powertools names the OpenAPI path parameter after it ({id}, as the contract).
     job = _store().get(id)
-    if job is None:
+    if job is None or not job.visible_to(caller(router.current_event).key):
         raise JobNotFound("no job with this id (jobs are kept for 7 days)")
     body: dict[str, Any] = {"request_id": request_id(router), **job.public()}
     if job.result_location and job.status in ("succeeded", "failed"):

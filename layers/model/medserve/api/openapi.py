@@ -35,7 +35,48 @@ def build_document() -> dict[str, Any]:
     for module in (common, tabular, imaging, jobs, text):
         app.include_router(module.router)
     schema = app.get_openapi_json_schema(title=TITLE, version=__version__, description=DESCRIPTION)
-    return json.loads(schema)
+    return with_security(json.loads(schema))
+
+
+def with_security(document: dict[str, Any]) -> dict[str, Any]:
+    """Each operation's scopes (``medserve.auth.ROUTE_SCOPES``, the table the template repeats) as
+    OpenAPI security requirements, and the 401/403 answers of the routes that need a token."""
+    from medserve.api.schemas import ErrorEnvelope
+    from medserve.auth import ALL_SCOPES, required_scopes
+
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    components = document.setdefault("components", {})
+    components.setdefault("schemas", {}).setdefault(
+        "ErrorEnvelope", ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    components["securitySchemes"] = {
+        "oauth2": {
+            "type": "oauth2",
+            "description": "OAuth 2.0 client credentials (the stack's Cognito user pool, or your OIDC "
+            "issuer); send the access token as 'Authorization: Bearer <token>'",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "/oauth2/token",
+                    "scopes": {scope: f"call the {scope.split('/')[1]} routes" for scope in ALL_SCOPES},
+                }
+            },
+        }
+    }
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            scopes = required_scopes(f"{method.upper()} {path}")
+            if scopes is None:
+                operation["security"] = []  # open
+                continue
+            # One requirement per scope: any one of them opens the route (as API Gateway checks).
+            operation["security"] = [{"oauth2": [scope]} for scope in sorted(scopes)]
+            responses = operation.setdefault("responses", {})
+            responses["401"] = {
+                "description": "no token, or a token that does not verify",
+                "content": envelope,
+            }
+            responses["403"] = {"description": "the token lacks this route's scope", "content": envelope}
+    return document
 
 
 @cache

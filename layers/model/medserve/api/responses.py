@@ -24,11 +24,13 @@ from medserve.observability import MetricUnit, logger, metrics
 
 def request_id(app: APIGatewayHttpResolver) -> str:
     """API Gateway's request id (the caller sees it as ``apigw-requestid``), else Lambda's."""
-    event = app.current_event
+    return event_request_id(app.current_event, app.lambda_context)
+
+
+def event_request_id(event: Any, context: Any) -> str:
     rid = (event.get("requestContext") or {}).get("requestId") if event else None
     if rid:
         return str(rid)
-    context = app.lambda_context
     return getattr(context, "aws_request_id", "") or "local"
 
 
@@ -40,18 +42,22 @@ def json_response(status: int, body: dict[str, Any]) -> Response:
     )
 
 
-def error_response(app: APIGatewayHttpResolver, error: MedserveError) -> Response:
+def error_envelope(rid: str, error: MedserveError) -> dict[str, Any]:
+    """The contract's error envelope for ``error``, counted and logged (status and code only)."""
     kind = "ClientErrors" if error.status < 500 else "ServerErrors"
     metrics.add_metric(name=kind, unit=MetricUnit.Count, value=1)
     logger.info(
         "request refused" if error.status < 500 else "upstream failure",
         extra={"status": error.status, "error_code": error.code},
     )
-    body = {
-        "request_id": request_id(app),
+    return {
+        "request_id": rid,
         "error": {"code": error.code, "message": error.message, "details": error.details},
     }
-    return json_response(error.status, body)
+
+
+def error_response(app: APIGatewayHttpResolver, error: MedserveError) -> Response:
+    return json_response(error.status, error_envelope(request_id(app), error))
 
 
 def _from_validation(exc: RequestValidationError) -> MedserveError:

@@ -1,21 +1,40 @@
-"""Wire formats of the HTTP API (pydantic): what the OpenAPI document publishes."""
+"""Wire formats of the HTTP API (pydantic): what the OpenAPI document publishes.
+
+Also the two helpers every route declaration uses: :func:`error_responses` (the documented error
+answers) and :data:`JSON_BODY` (a JSON-body route that refuses any other media type with 415).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: the published types are the accepted ones (lax pydantic took 0, 1 and "yes" for a bool).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TabularPredictRequest(_Wire):
     model: str | None = Field(default=None, description="model name; default: the deployment's tabular model")
     records: list[dict[str, Any]] = Field(
-        description="one object per case, feature name -> number, exactly the card's features"
+        description="one object per case, feature name -> number, exactly the card's features "
+        "(GET /v1/models/{name}: inputs), at most the card's max_records (413 beyond)",
+        # Published, not enforced by pydantic: validate_records checks the records against the card
+        # (422 naming the record and field) whatever their shape.
+        json_schema_extra={
+            "minItems": 1,
+            "items": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "number"}},
+        },
     )
     explain: bool = Field(default=False, description="add per-feature Shapley contributions")
 
@@ -58,6 +77,19 @@ class PredictEnvelope(BaseModel):
     intended_use: str
 
 
+class AcceptedJob(BaseModel):
+    """``202``: a prediction accepted as an asynchronous job (``GET /v1/jobs/{id}`` answers it)."""
+
+    request_id: str
+    job_id: str
+    status: Literal["queued", "running"]
+    job_url: str
+    model: ModelRefOut
+    placement: Literal["sagemaker-async"]
+    ran_on: dict[str, Any] = Field(default_factory=dict)
+    intended_use: str
+
+
 class ModelSummary(BaseModel):
     name: str
     version: str
@@ -86,6 +118,12 @@ class CardEnvelope(BaseModel):
     model: dict[str, Any] = Field(description="the model card (see README: model cards)")
 
 
+VALIDATION_ERROR = {
+    422: {"description": "invalid parameters", "content": {"application/json": {"model": ErrorEnvelope}}}
+}
+"""Every route's ``422``: powertools documents one for each route, with its own body by default."""
+
+
 def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict[int, dict[str, Any]]:
     """OpenAPI ``responses`` entries for a route's errors (all of ``descriptions`` unless ``codes``
     picks some), each with the error envelope as its body."""
@@ -93,3 +131,34 @@ def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict[int, d
         code: {"description": descriptions[code], "content": {"application/json": {"model": ErrorEnvelope}}}
         for code in (codes or tuple(descriptions))
     }
+
+
+def _json_only(app: Any, next_middleware: Any) -> Any:
+    """415 for a body that is not ``application/json`` (or has no content type), 400 for one that
+    is not JSON at all, before powertools parses it.
+
+    Powertools would parse form and multipart bodies into the model (a multipart type without a
+    boundary raised: 500; a form body's keys, the caller's text, came back as field names), and
+    only catches ``JSONDecodeError``: a body that is not UTF-8 or nests too deeply was a 500.
+    """
+    event = app.current_event
+    media = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media not in ("", "application/json"):
+        raise RequestUnsupportedContentType("Unsupported content type", errors=[])
+    try:
+        event.json_body  # noqa: B018 - parsed once here, cached for the validation that follows
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, binascii.Error
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}, "ctx": {}}]
+        ) from e
+    return next_middleware(app)
+
+
+JSON_BODY: dict[str, Any] = {
+    # A route's middlewares run after powertools' request validation, which is what parses the
+    # body: so validation is off for the route and runs as its second middleware, after the check.
+    # (Responses are unchanged: the routes return ready JSON, which response validation passed on.)
+    "enable_validation": False,
+    "middlewares": [_json_only, OpenAPIRequestValidationMiddleware()],
+}
+"""``@router.post(..., **JSON_BODY)``: a route whose body is a pydantic model, JSON only."""

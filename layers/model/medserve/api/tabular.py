@@ -12,7 +12,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from medserve import offload, offload_jobs
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import PredictEnvelope, TabularPredictRequest, error_responses
+from medserve.api.schemas import (
+    JSON_BODY,
+    AcceptedJob,
+    PredictEnvelope,
+    TabularPredictRequest,
+    error_responses,
+)
+from medserve.auth import caller
 from medserve.errors import UpstreamError
 from medserve.observability import logger, metrics, record_prediction, tracer
 from medserve.services import get_services
@@ -25,6 +32,7 @@ _ERRORS = {
     400: "malformed JSON",
     404: "unknown model",
     413: "too many records",
+    415: "not application/json",
     422: "invalid records",
     429: "the model endpoint is throttling",
     502: "an upstream (S3, SageMaker) failed",
@@ -39,9 +47,13 @@ _ERRORS = {
     tags=["tabular"],
     responses={
         200: {"description": "predictions", "content": {"application/json": {"model": PredictEnvelope}}},
-        202: {"description": "accepted as an asynchronous job (a model placed on sagemaker-async)"},
+        202: {
+            "description": "accepted as an asynchronous job (a model placed on sagemaker-async)",
+            "content": {"application/json": {"model": AcceptedJob}},
+        },
         **error_responses(_ERRORS),
     },
+    **JSON_BODY,
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
 def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
@@ -72,7 +84,8 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         t_predicted = time.perf_counter()
     else:  # sagemaker-async: accepted now, answered by GET /v1/jobs/{id}
         uploads_bucket = os.environ.get("UPLOADS_BUCKET", "")
-        job_id = offload_jobs.submit(services, where, "tabular", endpoint_body, uploads_bucket)
+        owner = caller(router.current_event).key
+        job_id = offload_jobs.submit(services, where, "tabular", endpoint_body, uploads_bucket, owner)
         logger.info(
             "tabular job submitted", extra={"model": card.name, "version": card.version, "job_id": job_id}
         )

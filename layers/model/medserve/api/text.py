@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medserve import phi
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import PredictEnvelope, error_responses
+from medserve.api.schemas import JSON_BODY, PredictEnvelope, error_responses
 from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.observability import metrics, record_prediction, tracer
 from medserve.services import get_services
@@ -26,11 +26,19 @@ router = APIGatewayHttpRouter()
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: the published types are the accepted ones (lax pydantic took 0, 1 and "yes" for a bool).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Published limits the routes enforce themselves: over MAX_CHARACTERS is a 413, not pydantic's 422.
+_LIMIT = {"maxLength": phi.MAX_CHARACTERS}
 
 
 class TextPredictRequest(_Wire):
-    text: str = Field(description=f"the note, at most {phi.MAX_CHARACTERS} characters")
+    text: str = Field(
+        description=f"the note, at most {phi.MAX_CHARACTERS} characters (413 beyond), not blank",
+        json_schema_extra={**_LIMIT, "pattern": r"\S"},  # blank text: 422 from the route
+    )
     model: str | None = Field(default=None, description="model name; default: the deployment's text model")
     explain: bool = Field(default=False, description="add leave-one-word-out attributions")
 
@@ -44,7 +52,10 @@ class TextPredictRequest(_Wire):
 
 
 class DeidentifyRequest(_Wire):
-    text: str = Field(description=f"the note, at most {phi.MAX_CHARACTERS} characters")
+    text: str = Field(
+        description=f"the note, at most {phi.MAX_CHARACTERS} characters (413 beyond)",
+        json_schema_extra=_LIMIT,
+    )
     mode: Literal["tag", "mask", "surrogate"] = Field(
         default="tag",
         description="tag: [TYPE]; mask: one * per character (offsets unchanged); surrogate: consistent fake "
@@ -102,6 +113,7 @@ def _check_length(text: str) -> None:
         },
         **error_responses(_ERRORS, 400, 413, 415, 422),
     },
+    **JSON_BODY,
 )
 @tracer.capture_method(capture_response=False)  # the response is the note, redacted
 def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
@@ -142,6 +154,7 @@ def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
         200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
         **error_responses(_ERRORS),
     },
+    **JSON_BODY,
 )
 @tracer.capture_method(capture_response=False)  # attributions quote words of the note
 def text_predict(request: Annotated[TextPredictRequest, Body()]):

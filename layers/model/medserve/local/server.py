@@ -52,6 +52,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from medserve.auth import ALL_SCOPES
+from medserve.local.auth import AuthRefusal, LocalIssuer, authorizer_context, check_scopes
 from medserve.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from medserve.local.invoke import Invoker, read_env_vars
 from medserve.local.sagemaker import LOCAL_ENDPOINT_PARAMETERS, LocalOffload, start_local_offload
@@ -77,6 +79,11 @@ _TEXT_TYPES = {
     "application/graphql",
 }
 _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive"}
+BANNER_TOKEN_SECONDS = 12 * 3600  # a working day of experiments
+NO_AUTH_WARNING = (
+    "WARNING: authentication is OFF (--no-auth). Every route answers anyone who can reach this port, "
+    "and the functions skip their scope checks. For experiments on a trusted machine only."
+)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -92,12 +99,14 @@ class Route:
     function_id: str
     pattern: re.Pattern[str] = field(compare=False, repr=False)
     parameters: tuple[str, ...] = field(compare=False, repr=False)
+    # The JWT authorizer's AuthorizationScopes (any one; () = any valid token); None = open route.
+    scopes: tuple[str, ...] | None = field(default=None, compare=False)
 
     @classmethod
-    def create(cls, method: str, path: str, function_id: str) -> Route:
+    def create(cls, method: str, path: str, function_id: str, scopes: tuple[str, ...] | None = None) -> Route:
         """Compile ``/v1/models/{name}`` (or ``/files/{proxy+}``) into a matcher."""
         if path == DEFAULT_ROUTE:
-            return cls("ANY", path, function_id, re.compile(r".*"), ())
+            return cls("ANY", path, function_id, re.compile(r".*"), (), scopes)
         parts, names = [], []
         for segment in path.strip("/").split("/"):
             variable = re.fullmatch(r"\{([^}]+?)(\+?)\}", segment)
@@ -106,7 +115,8 @@ class Route:
                 parts.append("(.+)" if variable.group(2) else "([^/]+)")
             else:
                 parts.append(re.escape(segment))
-        return cls(method.upper(), path, function_id, re.compile("/" + "/".join(parts)), tuple(names))
+        pattern = re.compile("/" + "/".join(parts))
+        return cls(method.upper(), path, function_id, pattern, tuple(names), scopes)
 
     @property
     def route_key(self) -> str:
@@ -143,7 +153,7 @@ class RouteTable:
     @classmethod
     def from_invoker(cls, invoker: Invoker) -> RouteTable:
         return cls(
-            Route.create(method, path, function_id)
+            Route.create(method, path, function_id, spec.route_scopes.get((method, path)))
             for function_id, spec in invoker.specs.items()
             for method, path in spec.http_routes
         )
@@ -217,8 +227,10 @@ def build_event(
     match: RouteMatch,
     request_id: str,
     now: float | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The API Gateway HTTP API payload 2.0 event for one request."""
+    """The API Gateway HTTP API payload 2.0 event for one request (``authorizer``: the verified
+    token's ``requestContext.authorizer``)."""
     epoch = time.time() if now is None else now
     joined = _join_headers(headers)
     cookie_header = joined.pop("cookie", None)
@@ -262,6 +274,8 @@ def build_event(
         "time": _clf_time(epoch),
         "timeEpoch": int(epoch * 1000),
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if body:
         event["body"], event["isBase64Encoded"] = encode_body(body, joined.get("content-type"))
     else:
@@ -296,7 +310,7 @@ def json_response(status: int, payload: Any, extra_headers: Sequence[tuple[str, 
 def error_response(status: int, request_id: str, code: str, message: str, **kw: Any) -> HttpResponse:
     """The contract's error envelope, for errors the gateway raises before any handler runs."""
     return json_response(
-        status, {"request_id": request_id, "error": {"code": code, "message": message}}, **kw
+        status, {"request_id": request_id, "error": {"code": code, "message": message, "details": []}}, **kw
     )
 
 
@@ -359,7 +373,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         _log(f"{self.command} {raw_path} {response.status} {(time.monotonic() - started) * 1000:.1f} ms")
         self._send(response, request_id)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_QUERY = do_any
 
     def handle_expect_100(self) -> bool:
         # curl sends "Expect: 100-continue" before large bodies: refuse those before they arrive.
@@ -399,6 +413,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return error_response(
                 404, request_id, "ROUTE_NOT_FOUND", f"no route for {self.command} {raw_path}"
             )
+        authorizer = None
+        if api.issuer is not None and match.route.scopes is not None:
+            try:
+                claims = api.issuer.verify(self.headers.get("Authorization"))
+                authorizer = authorizer_context(claims, check_scopes(claims, match.route.scopes))
+            except AuthRefusal as refused:
+                challenge = 'Bearer realm="medserve"' + (
+                    ', error="insufficient_scope"' if refused.status == 403 else ""
+                )
+                return error_response(
+                    refused.status,
+                    request_id,
+                    refused.code,
+                    refused.message,
+                    extra_headers=[("WWW-Authenticate", challenge)],
+                )
         event = build_event(
             method=self.command,
             raw_path=raw_path,
@@ -408,6 +438,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
             match=match,
             request_id=request_id,
+            authorizer=authorizer,
         )
         try:
             result = api.invoker.invoke(match.route.function_id, event)
@@ -470,6 +501,9 @@ class LocalApi:
     """The local HTTP API (and, by default, the embedded AWS behind it), startable in a thread.
 
     ``port=0`` picks a free port (see :attr:`url`). ``env_vars`` is sam's ``--env-vars`` mapping.
+    ``auth`` (default on): routes with a JWT authorizer in the template need a bearer token from
+    :meth:`issue_token`, verified as API Gateway would; off, nothing is verified and the functions
+    run with ``MEDSERVE_REQUIRE_AUTH=false``.
     """
 
     def __init__(
@@ -482,8 +516,10 @@ class LocalApi:
         embedded_aws: bool = True,
         aws_port: int = 0,
         sagemaker_local: bool = False,
+        auth: bool = True,
     ) -> None:
         self.template = template
+        self.issuer: LocalIssuer | None = LocalIssuer() if auth else None
         self.host = host
         self.port = port
         self.sagemaker_local = sagemaker_local and embedded_aws
@@ -494,6 +530,9 @@ class LocalApi:
             overrides = {**LOCAL_ENDPOINT_PARAMETERS, **template.parameter_overrides}
             template = Template.load(template.path, parameter_overrides=overrides)
             self.template = template
+        if not auth:  # the functions' own scope check would refuse every request without claims
+            env_vars = dict(env_vars or {})
+            env_vars["Parameters"] = {**(env_vars.get("Parameters") or {}), "MEDSERVE_REQUIRE_AUTH": "false"}
         self.invoker = Invoker(template, env_vars)
         self.routes = RouteTable.from_invoker(self.invoker)
         self.aws: EmbeddedAWS | None = (
@@ -501,6 +540,14 @@ class LocalApi:
         )
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+
+    def issue_token(
+        self, scopes: Sequence[str] = ALL_SCOPES, *, subject: str = "local-client", ttl_seconds: int = 3600
+    ) -> str:
+        """An access token this server accepts, with ``scopes``."""
+        if self.issuer is None:
+            raise RuntimeError("authentication is off (--no-auth): no tokens to issue")
+        return self.issuer.issue(scopes, subject=subject, ttl_seconds=ttl_seconds)
 
     @property
     def url(self) -> str:
@@ -612,6 +659,16 @@ class LocalApi:
                 f"  endpoint {e}  serves model {m}"
                 for e, m in zip(self.offload.server.endpoints, self.offload.models, strict=True)
             ]
+        if self.issuer is not None:
+            token = self.issue_token(ttl_seconds=BANNER_TOKEN_SECONDS)
+            lines += [
+                "",
+                f"authentication: on (JWT, as the HttpApi's authorizer). A token with every scope "
+                f"({' '.join(ALL_SCOPES)}), valid {BANNER_TOKEN_SECONDS // 3600} h:",
+                f"  export TOKEN={token}",
+            ]
+        else:
+            lines += ["", NO_AUTH_WARNING]
         lines += ["", "try:"]
         lines += [f"  {command}" for command in self._examples()]
         lines += ["", "Ctrl-C stops."]
@@ -621,26 +678,31 @@ class LocalApi:
         examples = []
         for route in self.routes.routes:
             if route.method == "GET" and route.path in ("/v1/health", "/v1/models"):
-                examples.append(f"curl -s {self.url}{route.path}")
+                examples.append(f"curl -s{self._auth_flag(route)} {self.url}{route.path}")
         for route in self.routes.routes:
             if route.method == "POST" and not route.parameters and route.path != DEFAULT_ROUTE:
                 sample = _sample_body(self.template.base_dir, route.path)
                 if sample is not None:
                     examples.append(
-                        f"curl -s -X POST {self.url}{route.path} -H 'content-type: application/json' "
-                        f"-d {shlex.quote(sample)}"
+                        f"curl -s{self._auth_flag(route)} -X POST {self.url}{route.path} "
+                        f"-H 'content-type: application/json' -d {shlex.quote(sample)}"
                     )
                     continue
                 binary = _sample_binary(self.template.base_dir, route.path)
                 if binary is not None:
                     file, content_type = binary
                     examples.append(
-                        f"curl -s -X POST '{self.url}{route.path}?explain=true' "
+                        f"curl -s{self._auth_flag(route)} -X POST '{self.url}{route.path}?explain=true' "
                         f"-H 'content-type: {content_type}' --data-binary @{shlex.quote(file)}"
                     )
         if self.aws is not None:
             examples += self._upload_examples()
         return examples
+
+    def _auth_flag(self, route: Route) -> str:
+        """The curl flag sending the banner's token, for routes that need one."""
+        needs_token = self.issuer is not None and route.scopes is not None
+        return ' -H "authorization: Bearer $TOKEN"' if needs_token else ""
 
     def _upload_examples(self) -> list[str]:
         assert self.aws is not None
@@ -732,6 +794,7 @@ def main_serve(args: argparse.Namespace) -> int:
             env_vars=env_vars,
             aws_port=getattr(args, "aws_port", 0) or 0,
             sagemaker_local=getattr(args, "sagemaker_local", False),
+            auth=not getattr(args, "no_auth", False),
         )
     except (TemplateError, OSError, ValueError) as e:
         print(f"medserve serve: {e}", file=sys.stderr)
@@ -743,6 +806,8 @@ def main_serve(args: argparse.Namespace) -> int:
         return 1
     stopping = threading.Event()
     previous = _on_sigterm(stopping.set)
+    if api.issuer is None:
+        _log(NO_AUTH_WARNING)  # on stderr too, where logs are watched
     try:
         print(api.banner(), flush=True)
         while not stopping.wait(0.5):  # a timed wait, so Ctrl-C (KeyboardInterrupt) gets through

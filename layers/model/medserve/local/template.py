@@ -218,6 +218,9 @@ class FunctionSpec:
     layers: list[Path]  # ContentUri of each AWS::Serverless::LayerVersion referenced, absolute
     http_routes: list[tuple[str, str]]  # ("POST", "/v1/tabular/predict"); ("ANY", "$default")
     s3_triggers: list[S3Trigger]
+    # Per route of http_routes: the scopes its JWT authorizer asks for (any one; () = any valid
+    # token), or None for a route without an authorizer (open).
+    route_scopes: dict[tuple[str, str], tuple[str, ...] | None] = field(default_factory=dict)
     external_layers: list[str] = field(default_factory=list)  # layer ARNs: not loadable locally
     unresolved_environment: list[str] = field(default_factory=list)  # names left out (ImportValue)
 
@@ -376,6 +379,7 @@ class Template:
             environment=environment,
             layers=layers,
             http_routes=self._http_routes(props.get("Events") or {}),
+            route_scopes=self._route_scopes(props.get("Events") or {}),
             s3_triggers=self._s3_triggers(lid, props.get("Events") or {}),
             external_layers=external,
             unresolved_environment=unresolved,
@@ -448,15 +452,29 @@ class Template:
         return local, external
 
     def _http_routes(self, events: dict[str, Any]) -> list[tuple[str, str]]:
-        routes = []
+        """("POST", "/v1/tabular/predict"), ...: every HttpApi event, in template order."""
+        return list(self._route_scopes(events))
+
+    def _route_scopes(self, events: dict[str, Any]) -> dict[tuple[str, str], tuple[str, ...] | None]:
+        """What each HttpApi route's authorizer asks for, as API Gateway would enforce it: the
+        event's ``Auth`` (``Authorizer: NONE`` opens a route), else the API's ``DefaultAuthorizer``."""
+        scopes: dict[tuple[str, str], tuple[str, ...] | None] = {}
         for event in events.values():
             if not isinstance(event, dict) or event.get("Type") != "HttpApi":
                 continue
             props = event.get("Properties") or {}
             method = _stringify(self.resolve(props.get("Method", "ANY"))).upper()
             path = _stringify(self.resolve(props.get("Path", "$default")))
-            routes.append(("ANY" if path == "$default" else method, path))
-        return routes
+            auth = props.get("Auth") or {}
+            api = props.get("ApiId")
+            api_auth = self.properties(api["Ref"]).get("Auth") or {} if isinstance(api, dict) else {}
+            authorizer = auth.get("Authorizer", api_auth.get("DefaultAuthorizer"))
+            if authorizer is None or authorizer == "NONE":
+                scopes[("ANY" if path == "$default" else method, path)] = None
+            else:
+                wanted = self.resolve(auth.get("AuthorizationScopes") or [])
+                scopes[("ANY" if path == "$default" else method, path)] = tuple(map(str, wanted))
+        return scopes
 
     def _s3_triggers(self, lid: str, events: dict[str, Any]) -> list[S3Trigger]:
         triggers = []
