@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +47,15 @@ __all__ = ["DICOM_BLOCK", "decode_dicom"]
 DICOM_BLOCK = ("modality", "rows", "columns", "photometric_interpretation", "frames", "frame_index")
 
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-_CODE_STRING = re.compile(r"[A-Z0-9 _]{1,16}")  # DICOM CS: a value that is anything else is not echoed
+# The defined terms of Modality (PS3.3 C.7.3.1.1.1, retired ones included): only these are echoed.
+# A code-string pattern alone would let "DOE JANE" through.
+_MODALITIES = frozenset(
+    """AR ASMT AU BDUS BI BMD CR CT CTPROTOCOL DG DOC DX ECG EEG EMG EOG EPS ES FID GM HC HD IO IOL
+    IVOCT IVUS KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PLAN POS PR PT
+    PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR
+    SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC CD CF CP CS DD DF DM DS EC FA FS LP MA MS OPR
+    ST VF""".split()
+)
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 # The defined terms (PS3.3 C.7.6.3.1.2, retired ones included): only these are ever echoed.
 _PHOTOMETRIC = frozenset(
@@ -153,7 +160,7 @@ def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
         raise InvalidInput("the DICOM file's LUT or window attributes cannot be applied") from e
 
     info = {
-        "modality": _code_string(ds.get("Modality")),
+        "modality": _modality(ds.get("Modality")),
         "rows": rows,
         "columns": columns,
         "photometric_interpretation": photometric if photometric in _PHOTOMETRIC else None,
@@ -254,7 +261,7 @@ def _lut_source(ds: Dataset, frame: int) -> Dataset:
     return view
 
 
-def _code_string(value: Any) -> str | None:
-    """A DICOM code string (CS) value, or None when it is not one (then it is not echoed)."""
+def _modality(value: Any) -> str | None:
+    """The Modality if it is one of DICOM's defined terms, else None (then it is not echoed)."""
     text = str(value or "").strip().upper()
-    return text if _CODE_STRING.fullmatch(text) else None
+    return text if text in _MODALITIES else None

@@ -22,7 +22,6 @@ import struct
 import zlib
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -36,11 +35,11 @@ from medserve.errors import (
 )
 from medserve.registry import BundledModels, Registry
 from medserve.services import Services, set_services
-from moto import mock_aws
 
 from tests import helpers
 from tests.helpers import REPO, http_event, s3_event
 from tests.imaging_samples import PHANTOM, encode, phantom_grey, png_bomb, pydicom_file
+from tests.integration.conftest import JOBS, UPLOADS
 
 # One place for the budgets: the file stays fast on one core, and reproducible.
 SETTINGS = {
@@ -86,26 +85,6 @@ def real_record() -> dict[str, float]:
 def context(function: str = "TabularFunction") -> Any:
     """A Lambda context per function (building one parses template.yaml: once is enough)."""
     return helpers.lambda_context(function)
-
-
-UPLOADS_BUCKET = "uploads-bucket"
-JOBS_TABLE = "jobs"
-
-
-@pytest.fixture
-def aws() -> Any:
-    """moto's S3 (the uploads bucket) and DynamoDB (the jobs table), shared by a test's examples."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=UPLOADS_BUCKET)
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=JOBS_TABLE,
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield {"s3": s3, "dynamodb": dynamodb}
 
 
 # ------------------------------------------------------------------------------------ strategies
@@ -469,16 +448,8 @@ def upload_fields(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @pytest.fixture
-def jobs_table(aws, monkeypatch, tmp_path) -> Any:
-    monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS_BUCKET)
-    set_services(
-        Services(
-            registry=Registry(cache_dir=tmp_path / "cache"),
-            s3_client=aws["s3"],
-            dynamodb_client=aws["dynamodb"],
-            jobs_table=JOBS_TABLE,
-        )
-    )
+def jobs_table(aws, jobs) -> Any:
+    """The jobs table (moto), wired into the services the handlers use (tests/integration/conftest.py)."""
     return aws["dynamodb"]
 
 
@@ -487,8 +458,8 @@ def jobs_table(aws, monkeypatch, tmp_path) -> Any:
 def test_upload_bodies(apps, jobs_table, data, media):
     body = send(apps["ImagingFunction"], "/v1/uploads", data.draw(http_bodies(upload_fields())), media)
     if "job_id" in body:
-        assert "Item" in jobs_table.get_item(TableName=JOBS_TABLE, Key={"job_id": {"S": body["job_id"]}})
-        assert body["upload_url"].startswith(f"https://{UPLOADS_BUCKET}.")
+        assert "Item" in jobs_table.get_item(TableName=JOBS, Key={"job_id": {"S": body["job_id"]}})
+        assert body["upload_url"].startswith(f"https://{UPLOADS}.")
 
 
 @settings(max_examples=100, **SETTINGS)
@@ -498,7 +469,7 @@ def test_job_ids(apps, jobs_table, job_id):
     if job_id == "known":
         job_id = "0123456789abcdef0123456789abcdef"
         jobs_table.put_item(
-            TableName=JOBS_TABLE,
+            TableName=JOBS,
             Item={"job_id": {"S": job_id}, "status": {"S": "queued"}, "deadline": {"N": "9e99"}},
         )
     event = http_event("GET", f"/v1/jobs/{job_id}", route="/v1/jobs/{id}", path_parameters={"id": job_id})
@@ -606,12 +577,12 @@ def batch(apps, aws, tmp_path):
         suffix: str, body: bytes, modality: str = "tabular", metadata: dict[str, str] | None = None
     ) -> dict[str, Any]:
         key = f"uploads/{modality}/f{next(counter)}{suffix}"
-        s3.put_object(Bucket=UPLOADS_BUCKET, Key=key, Body=body, Metadata=metadata or {})
+        s3.put_object(Bucket=UPLOADS, Key=key, Body=body, Metadata=metadata or {})
         set_services(services[modality])
         function = {"tabular": "TabularFunction", "text": "TextFunction"}[modality]
-        outcome = apps[function].lambda_handler(s3_event(UPLOADS_BUCKET, key), context(function))
+        outcome = apps[function].lambda_handler(s3_event(UPLOADS, key), context(function))
         [result] = outcome["outcomes"]
-        written = s3.get_object(Bucket=UPLOADS_BUCKET, Key=result["result_key"])["Body"].read()
+        written = s3.get_object(Bucket=UPLOADS, Key=result["result_key"])["Body"].read()
 
         def strict(constant: str) -> Any:
             raise AssertionError(f"{constant} written into a result document")
