@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,12 @@ from _common import REPO, load_handler  # noqa: E402
 PNG_512 = REPO / "events" / "data" / "imaging_phantom_nodule_512.png"
 
 
+# The verified token's claims, as API Gateway's JWT authorizer passes them (the handler checks them).
+AUTHORIZER = json.loads((REPO / "events" / "imaging_predict_png.json").read_text())["requestContext"][
+    "authorizer"
+]
+
+
 def event(data: bytes, content_type: str, explain: bool) -> dict:
     return {
         "version": "2.0",
@@ -46,6 +53,7 @@ def event(data: bytes, content_type: str, explain: bool) -> dict:
             "requestId": "bench",
             "routeKey": "POST /v1/imaging/predict",
             "stage": "$default",
+            "authorizer": AUTHORIZER,
         },
         "isBase64Encoded": True,
         "body": base64.b64encode(data).decode(),
