@@ -79,6 +79,9 @@ def check_response(name: str, spec: dict[str, Any], result: Any, s3: Any, bucket
             error = body.get("error") if isinstance(body, dict) else None
             if not (isinstance(error, dict) and error.get("code") and body.get("request_id")):
                 problems.append(f"not the error envelope (error.code, request_id): {json.dumps(body)[:600]}")
+    for key, value in (spec.get("returns") or {}).items():
+        if result.get(key) != value:
+            problems.append(f"{key} {result.get(key)!r} != {value!r}: {json.dumps(result)[:600]}")
     if "result_key" in spec:
         outcomes = result.get("outcomes") or []
         if not outcomes or any(o.get("status") != "succeeded" for o in outcomes):

@@ -115,3 +115,20 @@ def test_publishing_without_an_audit_bucket_is_refused(aws, monkeypatch, capsys)
     assert main(["models", "publish", str(BUNDLED_DIR / "breast-cancer-risk"), "--bucket", MODELS]) == 2
     assert "--audit-bucket" in capsys.readouterr().err
     assert "Contents" not in aws["s3"].list_objects_v2(Bucket=MODELS)
+
+
+def test_gateway_refusals_from_the_access_log_are_audited_once(aws, audit_bucket):
+    """GatewayAuditFunction: the access log's 401/403 lines where no function ran, one record per
+    request id however often the subscription delivers them."""
+    from tests.helpers import REPO, lambda_context, stack
+
+    function = stack().module("GatewayAuditFunction")
+    event = json.loads((REPO / "events" / "access_log_refusals.json").read_text())
+    context = lambda_context("GatewayAuditFunction")
+    assert function.lambda_handler(event, context) == {"recorded": 1, "skipped": 1}
+    function.lambda_handler(event, context)  # delivered again
+    [entry] = records(aws["s3"])
+    assert entry["kind"] == "gateway-refusal" and entry["request_id"] == "Lm4nKhYdIAMEcXQ="
+    assert entry["outcome"] == {"status": 401, "error_code": "UNAUTHORIZED"}
+    assert entry["principal"] == {"subject": "anonymous", "client_id": "", "issuer": "api-gateway"}
+    assert entry["action"] == "POST /v1/tabular/predict" and entry["input_sha256"] is None

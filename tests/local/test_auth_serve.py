@@ -84,23 +84,32 @@ def test_token_without_the_routes_scope_is_403(api):
 
 def test_the_right_scope_is_200_and_each_request_leaves_one_audit_record(api):
     before = audit_records(api)
-    status, _, body = send(
-        api, "POST", "/v1/text/deidentify", TEXT_BODY, bearer(api, ("medserve/text",), subject="ward-7")
+    headers = bearer(api, ("medserve/text",), subject="ward-7")
+    status, _, served = send(api, "POST", "/v1/text/deidentify", TEXT_BODY, headers)
+    assert status == 200 and served["entities"] is not None
+    status, _, forbidden = send(
+        api, "POST", "/v1/text/deidentify", TEXT_BODY, bearer(api, ("medserve/imaging",))
     )
-    assert status == 200 and body["entities"] is not None
-    refused, _, _ = send(api, "POST", "/v1/text/deidentify", TEXT_BODY, bearer(api, ("medserve/imaging",)))
-    assert refused == 403
-    after = audit_records(api)
-    new = [r for r in after if r not in before]
-    served = [r for r in new if r["request_id"] == body["request_id"]]
-    assert len(served) == 1, served
-    record = served[0]
-    assert record["principal"]["subject"] == "ward-7"
+    assert status == 403
+    status, _, unauthorized = send(api, "POST", "/v1/text/deidentify", TEXT_BODY)
+    assert status == 401
+    new = [r for r in audit_records(api) if r not in before]
+    by_request = {r["request_id"]: r for r in new}
+    assert len(new) == len(by_request) == 3  # one record per request, no more
+    record = by_request[served["request_id"]]
+    assert record["kind"] == "prediction" and record["principal"]["subject"] == "ward-7"
     assert record["action"] == "POST /v1/text/deidentify" and record["outcome"]["status"] == 200
-    assert "troponin" not in json.dumps(after)
-    # The 403 never reached a function: API Gateway (here its stand-in) refuses it first, and
-    # records it in the access log; the audit trail holds what the functions served or refused.
-    assert len(new) == 1
+    # The refusals never reached TextFunction: the gateway's access log took them to the trail.
+    refused = by_request[forbidden["request_id"]]
+    assert refused["kind"] == "gateway-refusal" and refused["outcome"] == {
+        "status": 403,
+        "error_code": "FORBIDDEN",
+    }
+    assert refused["principal"]["client_id"] == "medserve-local-client"  # the token verified
+    refused = by_request[unauthorized["request_id"]]
+    assert refused["outcome"] == {"status": 401, "error_code": "UNAUTHORIZED"}
+    assert refused["principal"]["subject"] == "anonymous" and refused["action"] == "POST /v1/text/deidentify"
+    assert "troponin" not in json.dumps(new)
 
 
 def test_health_stays_open(api):

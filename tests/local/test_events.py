@@ -47,6 +47,8 @@ def test_event_through_the_template(stack, name):
             assert "error" not in body
         else:
             assert body["error"]["code"] and body["request_id"]
+    for key, value in (spec.get("returns") or {}).items():
+        assert result[key] == value, result
     if "result_key" in spec:
         assert result["outcomes"][0]["status"] == "succeeded"
         written = json.loads(s3.get_object(Bucket=bucket, Key=spec["result_key"])["Body"].read())

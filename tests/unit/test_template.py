@@ -317,6 +317,7 @@ def test_every_log_group_is_encrypted_with_retention(resources):
         "ImagingFunctionLogGroup",
         "TextFunctionLogGroup",
         "JobsFunctionLogGroup",
+        "GatewayAuditFunctionLogGroup",
     } <= set(groups)
     identifiers = {"Fn::FindInMap": ["LogDataProtection", {"Ref": "AWS::Partition"}, "DataIdentifiers"]}
     for name, group in groups.items():
@@ -965,7 +966,7 @@ def test_functions_may_only_put_audit_records(resources):
     for name, st in _statements(resources):
         if references(st.get("Resource"), "AuditBucket"):
             writers.setdefault(name, []).append(st)
-    assert set(writers) == {"TabularFunction", "ImagingFunction", "TextFunction"}
+    assert set(writers) == {"TabularFunction", "ImagingFunction", "TextFunction", "GatewayAuditFunction"}
     for name, statements in writers.items():
         (st,) = statements
         assert st["Effect"] == "Allow" and as_list(st["Action"]) == ["s3:PutObject"], name
@@ -989,3 +990,17 @@ def test_access_logs_bucket_takes_only_s3_log_delivery(resources):
 def test_endpoint_container_has_no_network(resources):
     # SageMaker fetches the model and moves async inputs/outputs itself; the container needs none.
     assert resources["EndpointModel"]["Properties"]["EnableNetworkIsolation"] is True
+
+
+def test_gateway_refusals_reach_the_audit_trail(resources):
+    """The access log's 401/403 lines (requests no function saw) go to GatewayAuditFunction."""
+    events = resources["GatewayAuditFunction"]["Properties"]["Events"]
+    (subscription,) = events.values()
+    assert subscription["Type"] == "CloudWatchLogs"
+    assert subscription["Properties"]["LogGroupName"] == {"Ref": "HttpApiAccessLogGroup"}
+    pattern = subscription["Properties"]["FilterPattern"]
+    assert '$.status = "401"' in pattern and '$.status = "403"' in pattern
+    # The fields medserve.gateway_audit reads are in the access log's format.
+    fmt = resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+    for field in ("requestId", "routeKey", "status", "integrationLatency", "clientId"):
+        assert f'"{field}":' in fmt, field

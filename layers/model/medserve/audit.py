@@ -76,18 +76,21 @@ class AuditLog:
         self._s3 = s3
         self.kms_key = kms_key
 
-    def key_for(self, record: AuditRecord, now: float | None = None) -> str:
+    def key_for(self, record: AuditRecord, now: float | None = None, *, key_by_request: bool = False) -> str:
         moment = time.time() if now is None else now
         day = time.strftime("%Y/%m/%d", time.gmtime(moment))
         rid = _SAFE_ID.sub("_", record.request_id)[:80] or "none"
+        if key_by_request:  # one record per request id, however often it is delivered
+            return f"audit/{day}/{record.kind}/{rid}.json"
         # The random suffix keeps two records of one request id (a retried invocation) apart.
         return f"audit/{day}/{record.kind}/{int(moment * 1000)}-{rid}-{uuid.uuid4().hex[:8]}.json"
 
-    def write(self, record: AuditRecord) -> str:
-        """Store ``record``; its key. ``UpstreamError`` when S3 refuses (counted and logged)."""
+    def write(self, record: AuditRecord, *, key_by_request: bool = False) -> str:
+        """Store ``record``; its key. ``UpstreamError`` when S3 refuses (counted and logged).
+        ``key_by_request``: the key is the request id's (for at-least-once deliveries)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        key = self.key_for(record)
+        key = self.key_for(record, key_by_request=key_by_request)
         extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key} if self.kms_key else {}
         try:
             self._s3().put_object(

@@ -20,6 +20,12 @@ Contract of :class:`LocalApi` (``start()``/``stop()``, or ``with``):
   with another method ``405 METHOD_NOT_ALLOWED``, a body over HTTP API's 10 MB
   ``413 PAYLOAD_TOO_LARGE``. A handler that raises (or answers malformed) gives API Gateway's
   ``500 {"message": "Internal Server Error"}``; the traceback goes to stderr;
+* routes with a JWT authorizer in the template need ``Authorization: Bearer <token>``, verified
+  against the server's own signing key (:mod:`medserve.local.auth`; :meth:`LocalApi.issue_token`)
+  and the route's ``AuthorizationScopes``: ``401 UNAUTHORIZED`` / ``403 FORBIDDEN`` in the
+  contract's envelope; the verified claims reach the handler in ``requestContext.authorizer``.
+  A refusal is also written as an access-log line to the functions subscribed to the access log
+  (:mod:`medserve.local.access_log`), as API Gateway's would be;
 * one line per request on stderr: method, path (no query string), status, milliseconds. Never a
   body, a header or a query value: they may carry patient data.
 
@@ -53,6 +59,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from medserve.auth import ALL_SCOPES
+from medserve.local.access_log import AccessLog
 from medserve.local.auth import AuthRefusal, LocalIssuer, authorizer_context, check_scopes
 from medserve.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from medserve.local.invoke import Invoker, read_env_vars
@@ -415,10 +422,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
         authorizer = None
         if api.issuer is not None and match.route.scopes is not None:
+            claims: dict[str, Any] = {}
             try:
                 claims = api.issuer.verify(self.headers.get("Authorization"))
                 authorizer = authorizer_context(claims, check_scopes(claims, match.route.scopes))
             except AuthRefusal as refused:
+                api.log_refusal(request_id, match.route.route_key, refused, self.client_address[0], claims)
                 challenge = 'Bearer realm="medserve"' + (
                     ', error="insufficient_scope"' if refused.status == 403 else ""
                 )
@@ -534,12 +543,37 @@ class LocalApi:
             env_vars = dict(env_vars or {})
             env_vars["Parameters"] = {**(env_vars.get("Parameters") or {}), "MEDSERVE_REQUIRE_AUTH": "false"}
         self.invoker = Invoker(template, env_vars)
+        self.access_log = AccessLog.from_template(template) if auth else None
         self.routes = RouteTable.from_invoker(self.invoker)
         self.aws: EmbeddedAWS | None = (
             EmbeddedAWS(template, self.invoker, port=aws_port) if embedded_aws else None
         )
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+
+    def log_refusal(
+        self, request_id: str, route_key: str, refused: AuthRefusal, source_ip: str, claims: Mapping[str, Any]
+    ) -> None:
+        """A request refused here, as API Gateway logs it: the access-log line, delivered to the
+        functions subscribed to the access log (GatewayAuditFunction audits it)."""
+        if self.access_log is None:
+            return
+        line = self.access_log.line(
+            {
+                "requestId": request_id,
+                "requestTime": _clf_time(time.time()),
+                "routeKey": route_key,
+                "status": refused.status,
+                "identity.sourceIp": source_ip,
+                "authorizer.claims.client_id": claims.get("client_id", "-"),
+                "authorizer.error": refused.message,
+            }
+        )
+        for function_id in self.access_log.subscribers:
+            try:
+                self.invoker.invoke(function_id, self.access_log.event(line))
+            except Exception:
+                _log(f"access-log delivery to {function_id} failed:\n{traceback.format_exc()}")
 
     def issue_token(
         self, scopes: Sequence[str] = ALL_SCOPES, *, subject: str = "local-client", ttl_seconds: int = 3600

@@ -1,0 +1,20 @@
+"""GatewayAuditFunction: requests the HTTP API's JWT authorizer refused (401/403, no function ran),
+from the API access log's subscription into the audit trail.
+
+Thin by design: ``medserve.gateway_audit`` does the work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from medserve.gateway_audit import record_refusals
+from medserve.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return record_refusals(event, context)
