@@ -218,7 +218,9 @@ def main() -> int:
                     )
                 else:
                     passed.append(name)
-                    what = manifest[name].get("status", "S3 result written")
+                    spec = manifest[name]
+                    what = spec.get("status") or ("S3 result written" if "result_key" in spec else "")
+                    what = what or f"returned {json.dumps(spec.get('returns'))}"
                     print(f"ok   {name} -> {function}: {what} ({seconds:.1f}s)", file=sys.stderr)
 
     for s in skipped:

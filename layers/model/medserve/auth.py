@@ -70,11 +70,6 @@ class Principal:
         return hashlib.sha256(f"{self.issuer}\n{self.subject}".encode()).hexdigest()[:32]
 
 
-def caller(event: Mapping[str, Any] | None) -> Principal:
-    """The principal of an already authorized event (``ANONYMOUS`` when it names none)."""
-    return (principal_of(event) if event else None) or ANONYMOUS
-
-
 ANONYMOUS = Principal(subject="anonymous", client_id="", issuer="", scopes=frozenset())
 
 
@@ -114,6 +109,11 @@ def principal_of(event: Mapping[str, Any]) -> Principal | None:
         issuer=str(claims.get("iss") or ""),
         scopes=frozenset(scopes),
     )
+
+
+def caller(event: Mapping[str, Any] | None) -> Principal:
+    """The principal of an already authorized event (``ANONYMOUS`` when it names none)."""
+    return (principal_of(event) if event else None) or ANONYMOUS
 
 
 def authorize(event: Mapping[str, Any]) -> Principal:

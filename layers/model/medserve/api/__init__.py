@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from medserve import audit
 from medserve.api import common
 from medserve.api.responses import error_envelope, event_request_id, register_error_handlers
-from medserve.auth import ANONYMOUS, OPEN_ROUTES, Principal, authorize, principal_of
+from medserve.auth import OPEN_ROUTES, Principal, authorize, caller
 from medserve.errors import MedserveError, UpstreamError
 from medserve.services import get_services
 
@@ -33,7 +33,7 @@ class MedserveResolver(APIGatewayHttpResolver):
         try:
             principal = authorize(event)
         except MedserveError as refused:
-            principal = principal_of(event) or ANONYMOUS
+            principal = caller(event)
             response = _error(event, context, refused)
         else:
             response = super().resolve(event, context)

@@ -756,6 +756,9 @@ class LocalApi:
             if prefix.startswith("uploads/"):
                 results = "results/" + prefix.removeprefix("uploads/")
                 examples.append(f"{aws} s3 ls --recursive s3://{route.bucket_name}/{results}")
+        audit = self.aws.buckets.get("AuditBucket")
+        if audit:  # one record per request (medserve.audit)
+            examples.append(f"{aws} s3 ls --recursive s3://{audit}/audit/")
         return examples
 
 
