@@ -1004,3 +1004,20 @@ def test_gateway_refusals_reach_the_audit_trail(resources):
     fmt = resources["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
     for field in ("requestId", "routeKey", "status", "integrationLatency", "clientId"):
         assert f'"{field}":' in fmt, field
+
+
+def test_identifiers_found_in_any_log_group_page_someone(resources):
+    """The data-protection policies' findings (LogEventsWithFindings) of every log group feed one
+    alarm on the alarm topic."""
+    alarm = resources["IdentifiersInLogsAlarm"]["Properties"]
+    watched = {
+        node["Ref"]
+        for node in walk(alarm["Metrics"])
+        if isinstance(node, dict) and isinstance(node.get("Ref"), str) and node["Ref"].endswith("LogGroup")
+    }
+    assert watched == set(of_type(resources, "AWS::Logs::LogGroup"))
+    metrics = [n for n in walk(alarm["Metrics"]) if isinstance(n, dict) and n.get("MetricName")]
+    assert metrics and all(
+        m["Namespace"] == "AWS/Logs" and m["MetricName"] == "LogEventsWithFindings" for m in metrics
+    )
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] and alarm["Threshold"] == 1
