@@ -58,13 +58,16 @@ def test_health_probes_are_not_audited(aws, audit_bucket, tabular_app, lambda_co
     assert records(aws["s3"]) == []
 
 
-def test_no_answer_leaves_unaudited(aws, services, tabular_app, lambda_context, record):
+def test_no_answer_leaves_unaudited(aws, services, tabular_app, lambda_context, record, emitted):
     # The audit bucket cannot be written (here: it does not exist): the caller gets a 502, not an
     # unaudited prediction.
     services.audit_bucket = "medserve-test-no-such-audit-bucket"
     status, body = call(tabular_app, http_event("POST", PREDICT, {"records": [record]}), lambda_context)
     assert (status, body["error"]["code"]) == (502, "UPSTREAM_ERROR")
     assert "predictions" not in body
+    # Counted for AuditWriteFailuresAlarm (template.yaml), and logged by type only.
+    text = emitted()
+    assert '"AuditWriteFailures"' in text and "audit record not written" in text
 
 
 def test_an_s3_upload_is_audited_once_per_object_version(aws, audit_bucket, tabular_app, lambda_context):

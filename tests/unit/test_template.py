@@ -556,6 +556,8 @@ def test_alarms_notify_the_topic(resources):
     assert any(d["Value"] == {"Ref": "TabularFunction"} for a in errors for d in a["Dimensions"])
     integrity = [a["Properties"] for a in alarms.values() if "ModelIntegrityFailure" in str(a["Properties"])]
     assert len(integrity) == 1 and "medserve" in str(integrity[0])
+    audit = resources["AuditWriteFailuresAlarm"]["Properties"]
+    assert audit["Metrics"][0]["Expression"] == "SELECT SUM(AuditWriteFailures) FROM medserve"
     sub = resources["AlarmEmailSubscription"]
     assert sub["Condition"] == "HasAlarmEmail" and sub["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
 
