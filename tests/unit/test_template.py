@@ -1,7 +1,7 @@
 """Checks of template.yaml: cfn-lint is clean, and the properties that matter for privacy, least
 privilege, access control, audit and the product contract hold (runtime, encryption, TLS, routes and
-their scopes, triggers, failure path, logs, concurrency). Imports nothing of medserve but the
-route-scope table of medserve.auth (to check the template repeats it). checkov runs in
+their scopes, triggers, failure path, logs, concurrency). Does not import medserve (that the
+functions check the same scopes is tests/unit/test_auth.py's). checkov runs in
 test_template_checkov.py."""
 
 from __future__ import annotations
@@ -802,19 +802,6 @@ def test_every_route_has_its_scopes(resources):
         assert set(auth) == {"AuthorizationScopes"}, route
         assert len(auth["AuthorizationScopes"]) == len(scopes), route
         assert set(auth["AuthorizationScopes"]) == scopes, route
-
-
-def test_route_scopes_agree_with_the_functions_own_check(resources):
-    """The functions re-check scopes with medserve.auth.ROUTE_SCOPES (defence in depth): the one
-    medserve import of this file, a plain table."""
-    from medserve import auth
-
-    routes = _http_events(resources)
-    assert set(auth.OPEN_ROUTES) == OPEN_ROUTES
-    assert {route: set(scopes) for route, scopes in auth.ROUTE_SCOPES.items()} == ROUTE_SCOPES
-    assert set(auth.ALL_SCOPES) == _ALL_SCOPES
-    for route, scopes in auth.ROUTE_SCOPES.items():
-        assert set(routes[route]["Auth"]["AuthorizationScopes"]) == set(scopes), route
 
 
 def test_http_api_jwt_authorizer(resources):

@@ -71,10 +71,9 @@ def model_ref(value: Any) -> dict[str, str] | None:
 class AuditLog:
     """Writes audit records to S3. ``s3`` is a callable returning the client (built lazily)."""
 
-    def __init__(self, bucket: str, s3: Callable[[], Any], kms_key: str = "") -> None:
+    def __init__(self, bucket: str, s3: Callable[[], Any]) -> None:
         self.bucket = bucket
         self._s3 = s3
-        self.kms_key = kms_key
 
     def key_for(self, record: AuditRecord, now: float | None = None, *, key_by_request: bool = False) -> str:
         moment = time.time() if now is None else now
@@ -90,8 +89,10 @@ class AuditLog:
         ``key_by_request``: the key is the request id's (for at-least-once deliveries)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        # SSE-KMS with the data key, as the bucket policy demands (batch imports this module).
+        from medserve.batch import encryption_args
+
         key = self.key_for(record, key_by_request=key_by_request)
-        extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key} if self.kms_key else {}
         try:
             self._s3().put_object(
                 Bucket=self.bucket,
@@ -101,7 +102,7 @@ class AuditLog:
                 # The bucket is object-locked: S3 wants a checksum on every PutObject (the boto3 of
                 # a Lambda runtime may predate default checksums).
                 ChecksumAlgorithm="SHA256",
-                **extra,
+                **encryption_args(),
             )
         except (ClientError, BotoCoreError) as e:
             metrics.add_metric(name="AuditWriteFailures", unit=MetricUnit.Count, value=1)

@@ -32,6 +32,7 @@ __all__ = [
     "caller",
     "principal_of",
     "required_scopes",
+    "www_authenticate",
 ]
 
 TABULAR, IMAGING, TEXT, ADMIN = "medserve/tabular", "medserve/imaging", "medserve/text", "medserve/admin"
@@ -71,6 +72,15 @@ class Principal:
 
 
 ANONYMOUS = Principal(subject="anonymous", client_id="", issuer="", scopes=frozenset())
+
+
+def www_authenticate(status: int) -> str | None:
+    """The ``WWW-Authenticate`` challenge of a 401 or 403 (RFC 6750), else None."""
+    if status == 401:
+        return 'Bearer realm="medserve"'
+    if status == 403:
+        return 'Bearer realm="medserve", error="insufficient_scope"'
+    return None
 
 
 def auth_required() -> bool:

@@ -14,7 +14,6 @@ from medserve import audit
 from medserve.cards import CARD_FILE
 from medserve.errors import MedserveError
 from medserve.registry import BUNDLED_DIR, Registry, S3ModelStore
-from medserve.runtime import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # Bundled model -> the training script that builds it (run with `--out <dir>`).
@@ -86,21 +85,23 @@ def _publish(args: argparse.Namespace) -> int:
         )
         return 2
     store = S3ModelStore(args.bucket)
-    card = store.publish(Path(args.directory), args.alias or None)
+    directory = Path(args.directory)
+    card = store.publish(directory, args.alias or None)
     where = f"s3://{args.bucket}/models/{card.name}/{card.version}/"
     alias = f" (alias '{args.alias}' -> {card.version})" if args.alias else ""
     print(f"published {card.name} {card.version} to {where}{alias}")
+    sha, size = audit.input_digest((directory / CARD_FILE).read_bytes())
     record = audit.AuditRecord(
         kind="publication",
         principal=_caller(),
         action=f"models publish s3://{args.bucket}" + (f" alias={args.alias}" if args.alias else ""),
         request_id=uuid.uuid4().hex,
         outcome={"status": 200, "error_code": None},
-        model={"name": card.name, "version": card.version, "sha256": card.artifact.sha256},
-        input_sha256=sha256_file(Path(args.directory) / CARD_FILE),
-        input_bytes=(Path(args.directory) / CARD_FILE).stat().st_size,
+        model=card.ref(),
+        input_sha256=sha,
+        input_bytes=size,
     )
-    trail = audit.AuditLog(audit_bucket, lambda: store.client, os.environ.get("DATA_KEY_ARN", ""))
+    trail = audit.AuditLog(audit_bucket, lambda: store.client)
     try:
         key = trail.write(record)
     except MedserveError:

@@ -49,7 +49,7 @@ class Services:
         if self._audit is None and self.audit_bucket:
             from medserve.audit import AuditLog
 
-            self._audit = AuditLog(self.audit_bucket, lambda: self.s3, os.environ.get("DATA_KEY_ARN", ""))
+            self._audit = AuditLog(self.audit_bucket, lambda: self.s3)
         return self._audit
 
     @property

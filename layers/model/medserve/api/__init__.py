@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from medserve import audit
 from medserve.api import common
 from medserve.api.responses import error_envelope, event_request_id, register_error_handlers
-from medserve.auth import OPEN_ROUTES, Principal, authorize, caller
+from medserve.auth import OPEN_ROUTES, Principal, authorize, caller, www_authenticate
 from medserve.errors import MedserveError, UpstreamError
 from medserve.services import get_services
 
@@ -56,10 +56,9 @@ def _audited(
 def _error(event: Mapping[str, Any], context: Any, error: MedserveError) -> dict[str, Any]:
     """An error answered outside the resolver (refused before routing, or unauditable after)."""
     headers = {"Content-Type": content_types.APPLICATION_JSON}
-    if error.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="medserve"'
-    elif error.status == 403:
-        headers["WWW-Authenticate"] = 'Bearer realm="medserve", error="insufficient_scope"'
+    challenge = www_authenticate(error.status)
+    if challenge:
+        headers["WWW-Authenticate"] = challenge
     body = error_envelope(event_request_id(event, context), error)
     return {
         "statusCode": error.status,

@@ -58,7 +58,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from medserve.auth import ALL_SCOPES
+from medserve.auth import ALL_SCOPES, www_authenticate
 from medserve.local.access_log import AccessLog
 from medserve.local.auth import AuthRefusal, LocalIssuer, authorizer_context, check_scopes
 from medserve.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
@@ -428,15 +428,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 authorizer = authorizer_context(claims, check_scopes(claims, match.route.scopes))
             except AuthRefusal as refused:
                 api.log_refusal(request_id, match.route.route_key, refused, self.client_address[0], claims)
-                challenge = 'Bearer realm="medserve"' + (
-                    ', error="insufficient_scope"' if refused.status == 403 else ""
-                )
                 return error_response(
                     refused.status,
                     request_id,
                     refused.code,
                     refused.message,
-                    extra_headers=[("WWW-Authenticate", challenge)],
+                    extra_headers=[("WWW-Authenticate", www_authenticate(refused.status) or "Bearer")],
                 )
         event = build_event(
             method=self.command,

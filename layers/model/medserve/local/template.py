@@ -465,15 +465,15 @@ class Template:
             props = event.get("Properties") or {}
             method = _stringify(self.resolve(props.get("Method", "ANY"))).upper()
             path = _stringify(self.resolve(props.get("Path", "$default")))
+            route = ("ANY" if path == "$default" else method, path)
             auth = props.get("Auth") or {}
             api = props.get("ApiId")
             api_auth = self.properties(api["Ref"]).get("Auth") or {} if isinstance(api, dict) else {}
             authorizer = auth.get("Authorizer", api_auth.get("DefaultAuthorizer"))
             if authorizer is None or authorizer == "NONE":
-                scopes[("ANY" if path == "$default" else method, path)] = None
+                scopes[route] = None
             else:
-                wanted = self.resolve(auth.get("AuthorizationScopes") or [])
-                scopes[("ANY" if path == "$default" else method, path)] = tuple(map(str, wanted))
+                scopes[route] = tuple(map(str, self.resolve(auth.get("AuthorizationScopes") or [])))
         return scopes
 
     def _s3_triggers(self, lid: str, events: dict[str, Any]) -> list[S3Trigger]:
