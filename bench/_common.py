@@ -17,8 +17,8 @@ def load_handler(
     function: str = "TabularFunction",
 ) -> tuple[Callable[[dict[str, Any], Any], Any], Callable[[], Any]]:
     """A function's handler as template.yaml names it, and a factory of its Lambda contexts."""
-    from medserve.local.invoke import Invoker, LambdaContext
-    from medserve.local.template import Template
+    from devtools.local.invoke import Invoker, LambdaContext
+    from devtools.local.template import Template
 
     template = Template.load(REPO / "template.yaml")
     spec = template.functions()[function]

@@ -25,7 +25,7 @@ s.run(None, {{s.get_inputs()[0].name: np.zeros((1, 30))}})
 """
 
 # What the Lambda runtime does: /var/task (CodeUri) and /opt/python (the layer) on sys.path,
-# `import app`, call the handler. No medserve.local tooling: it is not in the layer.
+# `import app`, call the handler. No devtools.local tooling: it is not in the layer.
 HANDLER = f"""
 import io, json, sys, types
 sys.path[:0] = [{str(REPO / "functions/tabular")!r}, {str(REPO / "layers/model")!r}]

@@ -81,8 +81,8 @@ def main() -> None:
     args = parser.parse_args()
 
     lambda_handler, context = load_handler("ImagingFunction")
-    from medserve.imaging import decode
-    from medserve.imaging_model import ImagingModel
+    from medserve.imaging.decode import decode
+    from medserve.imaging.model import ImagingModel
     from medserve.services import get_services
     from pydicom.data import get_testdata_file
 

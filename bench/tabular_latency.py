@@ -29,9 +29,9 @@ def main() -> None:
     args = parser.parse_args()
 
     lambda_handler, context = load_handler()
-    from medserve.explain import evaluations_per_record
     from medserve.services import get_services
-    from medserve.tabular import validate_records
+    from medserve.tabular.model import validate_records
+    from medserve.tabular.shapley import evaluations_per_record
 
     model = get_services().registry.load("breast-cancer-risk")
     card, session = model.card, model.session

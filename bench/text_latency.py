@@ -49,11 +49,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    from medserve.local.invoke import Invoker, LambdaContext
-    from medserve.local.template import Template
-    from medserve.registry import BundledModels, Registry
     from medserve.services import Services, set_services
-    from medserve.text import TextClassifier
+    from medserve.serving.registry import BundledModels, Registry
+    from medserve.text.classifier import TextClassifier
+
+    from devtools.local.invoke import Invoker, LambdaContext
+    from devtools.local.template import Template
 
     template = Template.load(REPO / "template.yaml")
     spec = template.functions()["TextFunction"]

@@ -38,10 +38,29 @@ def tabular_app() -> ModuleType:
     return helpers.stack().module("TabularFunction")
 
 
+@pytest.fixture
+def monkeypatch(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """pytest's monkeypatch, with medserve's settings read again after each environment change
+    (the functions read their environment once per container, as Lambda fixes it)."""
+    from medserve.config import reset_settings
+
+    def after(change: Any) -> Any:
+        def changed(*args: Any, **kwargs: Any) -> None:
+            change(*args, **kwargs)
+            reset_settings()
+
+        return changed
+
+    monkeypatch.setenv = after(monkeypatch.setenv)  # type: ignore[method-assign]
+    monkeypatch.delenv = after(monkeypatch.delenv)  # type: ignore[method-assign]
+    return monkeypatch
+
+
 @pytest.fixture(autouse=True)
 def _fresh_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts with container-scope dependencies rebuilt from its own environment."""
-    from medserve import batch, services
+    from medserve import services
+    from medserve.triggers import s3 as batch
 
     monkeypatch.setenv("MEDSERVE_MODEL_CACHE", str(tmp_path / "model-cache"))
     services.reset_services()
@@ -53,7 +72,7 @@ def _fresh_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 @pytest.fixture(scope="session")
 def card() -> Any:
-    from medserve.registry import BundledModels
+    from medserve.serving.registry import BundledModels
 
     found = BundledModels().get("breast-cancer-risk")
     assert found is not None

@@ -13,9 +13,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from medserve.auth import ALL_SCOPES
-from medserve.local.invoke import Invoker, LambdaContext
-from medserve.local.template import Template
+from medserve.security.auth import ALL_SCOPES
+
+from devtools.local.invoke import Invoker, LambdaContext
+from devtools.local.template import Template
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,7 +183,7 @@ def medserve_invoke(function: str, event_file: str) -> tuple[dict[str, Any], str
     """``medserve invoke <function> --event <file>`` exactly as a user types it: its JSON answer,
     and everything it printed (to check for what must not be there)."""
     done = subprocess.run(
-        [sys.executable, "-m", "medserve.cli", "invoke", function, "--event", event_file],
+        [sys.executable, "-m", "devtools.cli", "invoke", function, "--event", event_file],
         cwd=REPO,
         capture_output=True,
         text=True,

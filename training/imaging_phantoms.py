@@ -7,7 +7,7 @@ nodules of varied size (2-7 px radius at 128 px), contrast and position inside t
 
 Reproducible: fixed seeds (separate streams per split, so the held-out set does not depend on the
 training set's size), two fixed torch threads, deterministic algorithms. The images go through
-the same normalisation the service applies (``medserve.imaging.normalise`` and
+the same normalisation the service applies (``medserve.imaging.decode.normalise`` and
 ``to_model_input``), so the model sees exactly what serving produces.
 
 Model: four convolution blocks to a 16 x 16 map of cell logits ("is a nodule centred here?"),
@@ -39,7 +39,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from medserve.imaging import MAX_PIXELS, normalise, to_model_input
+from medserve.imaging.decode import normalise, to_model_input
+from medserve.imaging.types import MAX_PIXELS
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from torch import nn
 
@@ -390,7 +391,7 @@ def build(out: Path) -> dict:
             "threshold_rule": f"highest threshold whose validation sensitivity is >= {TARGET_SENSITIVITY}",
         },
         "preprocessing": {
-            "where": "medserve.imaging (the training script calls the same functions)",
+            "where": "medserve.imaging.decode (the training script calls the same functions)",
             "steps": [
                 "decode PNG/JPEG (any mode) or DICOM (modality LUT, VOI LUT/window, MONOCHROME1 inverted, "
                 "middle frame of a multi-frame object)",

@@ -14,7 +14,7 @@ quantized at run time; 90 MB → 23 MB, about 2x faster on one vCPU).
 Stage 2, the head (onnxruntime, numpy, scipy, scikit-learn for the split and metrics, onnx; no
 torch): every note of ``training/data/specialty_notes.jsonl`` (written for medserve: short
 referral-style notes, 24 per specialty) is embedded exactly as the server embeds it
-(``medserve.text.TextEncoder``), and so is one description per label (``specialty_labels.json``).
+(``medserve.text.classifier.TextEncoder``), and so is one description per label (``specialty_labels.json``).
 A stratified 70/30 split with a fixed seed. The head (:class:`PrototypeHead`) scores a note by its
 cosine similarity to one prototype per label, a mix of the label description's embedding and the
 centroid of the label's training notes (mixing weight by 5-fold cross-validated log-loss), scaled
@@ -43,7 +43,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "model"))
 
-from medserve.text import TextEncoder  # noqa: E402
+from medserve.text.classifier import TextEncoder  # noqa: E402
 
 DATA = REPO / "training" / "data"
 NAME = "note-specialty"

@@ -1,7 +1,7 @@
 """GatewayAuditFunction: requests the HTTP API's JWT authorizer refused (401/403, no function ran),
 from the API access log's subscription into the audit trail.
 
-Thin by design: ``medserve.gateway_audit`` does the work.
+Thin by design: ``medserve.security.gateway_audit`` does the work.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from medserve.gateway_audit import record_refusals
 from medserve.observability import logger, metrics, tracer
+from medserve.security.gateway_audit import record_refusals
 
 
 @logger.inject_lambda_context(log_event=False)

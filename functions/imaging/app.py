@@ -14,9 +14,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.api import create_app
 from medserve.api.imaging import router as imaging_router
 from medserve.api.jobs import router as jobs_router
-from medserve.batch import is_s3_event, process_s3_event
-from medserve.imaging_batch import UPLOAD_JOBS, score_imaging_upload
+from medserve.imaging.batch import UPLOAD_JOBS, score_imaging_upload
 from medserve.observability import logger, metrics, tracer
+from medserve.triggers.s3 import is_s3_event, process_s3_event
 
 app = create_app(imaging_router, jobs_router)
 

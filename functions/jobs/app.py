@@ -1,6 +1,6 @@
 """JobsFunction: records SageMaker asynchronous inference notifications (SNS) as job states.
 
-Thin by design: ``medserve.offload_jobs`` does the work; ``GET /v1/jobs/{id}`` reads the result.
+Thin by design: ``medserve.triggers.async_jobs`` does the work; ``GET /v1/jobs/{id}`` reads the result.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.observability import logger, metrics, tracer
-from medserve.offload_jobs import record_notifications
+from medserve.triggers.async_jobs import record_notifications
 
 
 @logger.inject_lambda_context(log_event=False)

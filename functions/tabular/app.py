@@ -11,9 +11,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.api import create_app
 from medserve.api.tabular import router as tabular_router
-from medserve.batch import is_s3_event, process_s3_event
 from medserve.observability import logger, metrics, tracer
-from medserve.tabular_batch import score_tabular_file
+from medserve.tabular.batch import score_tabular_file
+from medserve.triggers.s3 import is_s3_event, process_s3_event
 
 app = create_app(tabular_router)
 

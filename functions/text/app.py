@@ -11,9 +11,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.api import create_app
 from medserve.api.text import router as text_router
-from medserve.batch import is_s3_event, process_s3_event
 from medserve.observability import logger, metrics, tracer
-from medserve.text_batch import score_text_file
+from medserve.text.batch import score_text_file
+from medserve.triggers.s3 import is_s3_event, process_s3_event
 
 app = create_app(text_router)
 

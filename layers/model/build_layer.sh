@@ -9,7 +9,7 @@
 # never builds from source.
 #
 # Steps: install wheels (from a local wheel cache when complete, else download into it first) ->
-# copy the medserve package (without medserve/local) -> trim -> drop what the runtime provides
+# copy the medserve package (runtime only: dev tooling lives in devtools/, outside the layer) -> trim -> drop what the runtime provides
 # (boto3 & co) -> check wheel tags -> check the unzipped size (limit LAYER_MAX_MB, default 150).
 #
 # Environment:
@@ -114,11 +114,11 @@ fi
 if command -v flock >/dev/null 2>&1; then flock -u 9; exec 9>&-; fi
 
 # ---------------------------------------------------------------------------------------------
-# 2. The medserve package with its bundled models; medserve/local (local dev server) stays out.
+# 2. The medserve package with its bundled models (runtime only: the CLI and the local emulator
+#    live in devtools/, outside layers/model, so there is nothing to leave out).
 # ---------------------------------------------------------------------------------------------
-tar -C "$SCRIPT_DIR" --exclude='__pycache__' --exclude='*.pyc' --exclude='medserve/local' \
-  -cf - medserve | tar -C "$TARGET" -xf -
-[[ ! -e "$TARGET/medserve/local" ]] || die "medserve/local was copied into the layer"
+tar -C "$SCRIPT_DIR" --exclude='__pycache__' --exclude='*.pyc' -cf - medserve | tar -C "$TARGET" -xf -
+[[ ! -e "$TARGET/devtools" ]] || die "dev tooling was copied into the layer"
 
 # ---------------------------------------------------------------------------------------------
 # 3. Trim third-party packages (not medserve): nothing here is imported at run time.

@@ -1,6 +1,6 @@
 """Invoke every sample event of events/manifest.yaml through AWS's `sam local invoke` and check it.
 
-Run by scripts/sam/test_sam.sh with the project's .venv python (it imports medserve.local):
+Run by scripts/sam/test_sam.sh with the project's .venv python (it imports devtools.local):
 
 1. Starts moto (``EmbeddedAWS``, exactly as ``medserve serve`` provisions it: the template's
    buckets, tables, queues and topics under their local names, the registry models published to
@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from medserve.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
-from medserve.local.template import Template
+
+from devtools.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
+from devtools.local.template import Template
 
 REPO = Path(__file__).resolve().parents[2]
 INVOKE_IMAGE = "medserve-sam-test:local"

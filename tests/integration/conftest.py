@@ -5,8 +5,8 @@ from typing import Any
 
 import boto3
 import pytest
-from medserve.registry import Registry, S3ModelStore
 from medserve.services import Services, set_services
+from medserve.serving.registry import Registry, S3ModelStore
 from moto import mock_aws
 
 UPLOADS = "medserve-test-uploads"

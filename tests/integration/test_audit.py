@@ -30,7 +30,7 @@ def test_a_prediction_leaves_exactly_one_record(aws, audit_bucket, tabular_app, 
     assert status == 200
     [entry] = records(aws["s3"])
 
-    assert entry["kind"] == "prediction" and entry["schema"] == "medserve.audit/1"
+    assert entry["kind"] == "prediction" and entry["schema"] == "medserve.security.audit/1"
     assert entry["principal"]["subject"] == "pytest-client"
     assert entry["principal"]["issuer"].startswith("https://cognito-idp.")
     assert entry["action"] == "POST /v1/tabular/predict"
@@ -89,9 +89,9 @@ def test_an_s3_upload_is_audited_once_per_object_version(aws, audit_bucket, tabu
 
 
 def test_a_model_publication_is_audited(aws, audit_bucket, capsys):
-    from medserve.cli import main
-    from medserve.registry import BUNDLED_DIR
+    from medserve.serving.registry import BUNDLED_DIR
 
+    from devtools.cli import main
     from tests.integration.conftest import MODELS
 
     directory = BUNDLED_DIR / "breast-cancer-risk"
@@ -109,9 +109,9 @@ def test_a_model_publication_is_audited(aws, audit_bucket, capsys):
 
 
 def test_publishing_without_an_audit_bucket_is_refused(aws, monkeypatch, capsys):
-    from medserve.cli import main
-    from medserve.registry import BUNDLED_DIR
+    from medserve.serving.registry import BUNDLED_DIR
 
+    from devtools.cli import main
     from tests.integration.conftest import MODELS
 
     monkeypatch.delenv("AUDIT_BUCKET", raising=False)

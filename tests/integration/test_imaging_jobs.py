@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import requests
 from medserve.errors import UpstreamError
-from medserve.jobs import JobStore, upload_job_id
+from medserve.triggers.jobs import JobStore, upload_job_id
 
 from tests import helpers
 from tests.helpers import call, http_event, s3_event

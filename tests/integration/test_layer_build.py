@@ -169,7 +169,7 @@ print("ok")
 def test_layer_tokenizes_and_encodes_text_without_huggingface_hub(layer):
     """tokenizers is installed without its declared dependency (huggingface-hub, only used to
     download from the Hub): the layer alone, on CPython 3.13, tokenizes a note and runs the text
-    encoder on the tokens (what medserve.text does, without powertools' runtime-provided imports)."""
+    encoder on the tokens (what medserve.text.classifier does, without powertools' runtime-provided imports)."""
     python_dir, _ = layer
     assert (python_dir / "tokenizers").is_dir()
     assert not (python_dir / "huggingface_hub").exists() and not (python_dir / "hf_xet").exists()

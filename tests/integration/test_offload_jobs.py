@@ -4,7 +4,7 @@ import json
 
 import boto3
 import pytest
-from medserve.offload import OffloadConfig, SageMakerRuntime
+from medserve.serving.offload import OffloadConfig, SageMakerRuntime
 
 from tests import helpers
 from tests.helpers import call, http_event
@@ -88,7 +88,7 @@ def test_success_notification_completes_the_job_once(aws, async_model, tabular_a
 def test_failure_notification_fails_the_job_without_echoing_the_reason(
     async_model, tabular_app, lambda_context, record
 ):
-    from medserve.offload_jobs import record_notifications
+    from medserve.triggers.async_jobs import record_notifications
 
     job_id = submit(tabular_app, lambda_context, record)["job_id"]
     record_notifications(sns_event(notification(job_id, False)), lambda_context)
@@ -98,7 +98,7 @@ def test_failure_notification_fails_the_job_without_echoing_the_reason(
 
 
 def test_a_job_without_notification_times_out(async_model, tabular_app, lambda_context, record, monkeypatch):
-    from medserve.offload_jobs import ASYNC_DEADLINE_SECONDS
+    from medserve.triggers.async_jobs import ASYNC_DEADLINE_SECONDS
 
     job_id = submit(tabular_app, lambda_context, record)["job_id"]
     created = async_model.get(job_id).created_at
@@ -107,7 +107,7 @@ def test_a_job_without_notification_times_out(async_model, tabular_app, lambda_c
 
 
 def test_unrecognised_messages_are_ignored(async_model, lambda_context):
-    from medserve.offload_jobs import record_notifications
+    from medserve.triggers.async_jobs import record_notifications
 
     event = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "not json"}}]}
     assert record_notifications(event, lambda_context) == {"recorded": 0, "outcomes": []}

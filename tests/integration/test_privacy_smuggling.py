@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from medserve.observability import logger
-from medserve.registry import S3ModelStore
+from medserve.serving.registry import S3ModelStore
 
 from tests import helpers
 from tests.helpers import REPO, http_event, s3_event

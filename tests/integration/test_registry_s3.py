@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 from medserve.errors import ModelIntegrityError, ModelNotFound
-from medserve.registry import BUNDLED_DIR, BundledModels, Registry, S3ModelStore, derive_model
-from medserve.runtime import sha256_file
+from medserve.serving.registry import BUNDLED_DIR, BundledModels, Registry, S3ModelStore, derive_model
+from medserve.serving.runtime import sha256_file
 
 from tests.helpers import call, http_event
 from tests.integration.conftest import MODELS

@@ -11,10 +11,10 @@ import requests
 from botocore.config import Config
 from medserve.endpoint.server import EndpointModel, EndpointServer
 from medserve.errors import Throttled, UpstreamError, UpstreamTimeout
-from medserve.local.sagemaker import Fault, SageMakerLocal
-from medserve.offload import OffloadConfig, SageMakerRuntime
-from medserve.registry import BUNDLED_DIR, S3ModelStore, derive_model
+from medserve.serving.offload import OffloadConfig, SageMakerRuntime
+from medserve.serving.registry import BUNDLED_DIR, S3ModelStore, derive_model
 
+from devtools.local.sagemaker import Fault, SageMakerLocal
 from tests.helpers import call, http_event
 from tests.integration.conftest import MODELS
 

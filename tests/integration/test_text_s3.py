@@ -4,7 +4,7 @@ sha256-checked) and the uploads/text/ trigger (entities and redacted text, once 
 import json
 
 import pytest
-from medserve.registry import Registry, S3ModelStore
+from medserve.serving.registry import Registry, S3ModelStore
 
 from tests.helpers import REPO, call, http_event, lambda_context, s3_event, stack
 from tests.integration.conftest import MODELS, UPLOADS

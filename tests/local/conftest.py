@@ -1,4 +1,4 @@
-"""A tiny fake stack (template + two functions + a layer) for the medserve.local tests.
+"""A tiny fake stack (template + two functions + a layer) for the devtools.local tests.
 
 The fakes do not import medserve, so these tests exercise the local tooling, not the model code.
 """

@@ -8,10 +8,10 @@ import urllib.request
 
 import jwt
 import pytest
-from medserve.local.auth import LocalIssuer
-from medserve.local.server import LocalApi
-from medserve.local.template import Template
 
+from devtools.local.auth import LocalIssuer
+from devtools.local.server import LocalApi
+from devtools.local.template import Template
 from tests.helpers import REPO, bearer
 
 TEXT_BODY = json.dumps({"text": "Chest pain radiating to the left arm, troponin elevated."})

@@ -4,10 +4,10 @@ import json
 
 import pytest
 import yaml
-from medserve.local.embedded import EmbeddedAWS
-from medserve.local.invoke import Invoker
-from medserve.local.template import Template
 
+from devtools.local.embedded import EmbeddedAWS
+from devtools.local.invoke import Invoker
+from devtools.local.template import Template
 from tests.helpers import REPO, medserve_invoke
 
 MANIFEST = yaml.safe_load((REPO / "events" / "manifest.yaml").read_text())

@@ -8,9 +8,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-from medserve.local.server import LocalApi
-from medserve.local.template import Template
 
+from devtools.local.server import LocalApi
+from devtools.local.template import Template
 from tests.helpers import REPO, bearer, medserve_invoke
 from tests.imaging_samples import PHANTOM, PYDICOM_FILES, bad_inputs, encode, phantom_grey, pydicom_file
 

@@ -1,4 +1,4 @@
-"""medserve.local.invoke: sam local invoke semantics, in process and through the CLI."""
+"""devtools.local.invoke: sam local invoke semantics, in process and through the CLI."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from medserve.local.invoke import Invoker, MarshalError, invoke_function, overrides_for
-from medserve.local.template import Template
+
+from devtools.local.invoke import Invoker, MarshalError, invoke_function, overrides_for
+from devtools.local.template import Template
 
 
 @pytest.fixture
@@ -113,7 +114,7 @@ def test_env_vars_file_format() -> None:
 
 
 def _cli(stack: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "medserve.cli", "invoke", *args, "--template", str(stack)]
+    command = [sys.executable, "-m", "devtools.cli", "invoke", *args, "--template", str(stack)]
     return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, check=False)
 
 

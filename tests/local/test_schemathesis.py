@@ -20,9 +20,9 @@ import json
 import pytest
 import schemathesis
 import yaml
-from medserve.local.server import LocalApi
-from medserve.local.template import Template
 
+from devtools.local.server import LocalApi
+from devtools.local.template import Template
 from tests.helpers import REPO
 
 DOCUMENT = REPO / "layers" / "model" / "medserve" / "api" / "openapi.json"

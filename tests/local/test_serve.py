@@ -1,4 +1,4 @@
-"""medserve.local.server + embedded: the local HTTP API and S3 triggers, against the fake stack."""
+"""devtools.local.server + embedded: the local HTTP API and S3 triggers, against the fake stack."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from urllib.parse import quote_plus, urlsplit
 
 import boto3
 import pytest
-from medserve.local.server import MAX_BODY_BYTES, LocalApi, Route, RouteTable
-from medserve.local.template import Template
 
+from devtools.local.server import MAX_BODY_BYTES, LocalApi, Route, RouteTable
+from devtools.local.template import Template
 from tests.local.conftest import make_stack
 
 
@@ -289,7 +289,7 @@ def test_route_table_matching() -> None:
 def test_cli_serve_prints_the_banner_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     # GIVEN `medserve serve` on a free port
     template = make_stack(tmp_path)
-    command = [sys.executable, "-m", "medserve.cli", "serve", "--port", "0", "--template", str(template)]
+    command = [sys.executable, "-m", "devtools.cli", "serve", "--port", "0", "--template", str(template)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # WHEN it is ready (first banner line) and gets a request

@@ -6,9 +6,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-from medserve.local.server import LocalApi
-from medserve.local.template import Template
 
+from devtools.local.server import LocalApi
+from devtools.local.template import Template
 from tests.helpers import REPO, bearer, eventually, s3_json
 
 

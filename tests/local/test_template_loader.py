@@ -1,4 +1,4 @@
-"""medserve.local.template: CloudFormation YAML, local intrinsic resolution, FunctionSpec."""
+"""devtools.local.template: CloudFormation YAML, local intrinsic resolution, FunctionSpec."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from medserve.local.template import (
+
+from devtools.local.template import (
     FunctionSpec,
     S3Trigger,
     Template,
@@ -16,7 +17,6 @@ from medserve.local.template import (
     load_yaml,
     local_name,
 )
-
 from tests.helpers import REPO
 
 SMALL = """

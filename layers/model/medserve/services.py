@@ -6,39 +6,39 @@ clients (or ``reset_services()`` to rebuild from the environment).
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from medserve.offload import OffloadConfig, SageMakerRuntime
-from medserve.registry import Registry
+from medserve.config import reset_settings, settings
+from medserve.serving.offload import OffloadConfig, SageMakerRuntime
+from medserve.serving.registry import Registry
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from medserve.audit import AuditLog
-    from medserve.jobs import JobStore
+    from medserve.security.audit import AuditLog
+    from medserve.triggers.jobs import JobStore
 
 
 @dataclass
 class Services:
     registry: Registry
     s3_client: Any = None  # S3Client, created on first use
-    idempotency_table: str = field(default_factory=lambda: os.environ.get("IDEMPOTENCY_TABLE", ""))
+    idempotency_table: str = field(default_factory=lambda: settings().idempotency_table)
     dynamodb_client: Any = None
-    offload: OffloadConfig = field(default_factory=OffloadConfig.from_env)
+    offload: OffloadConfig = field(default_factory=OffloadConfig.from_settings)
     sagemaker: SageMakerRuntime = field(default_factory=SageMakerRuntime)  # client built on first use
-    jobs_table: str = field(default_factory=lambda: os.environ.get("JOBS_TABLE", ""))
+    jobs_table: str = field(default_factory=lambda: settings().jobs_table)
     _jobs: Any = field(default=None, init=False, repr=False)  # JobStore, built on first use
-    audit_bucket: str = field(default_factory=lambda: os.environ.get("AUDIT_BUCKET", ""))
+    audit_bucket: str = field(default_factory=lambda: settings().audit_bucket)
     _audit: Any = field(default=None, init=False, repr=False)  # AuditLog, built on first use
 
     @property
     def jobs(self) -> JobStore | None:
         """The asynchronous jobs table (None when the function has none: ``JOBS_TABLE`` unset)."""
         if self._jobs is None and self.jobs_table:
-            from medserve.jobs import JobStore
+            from medserve.triggers.jobs import JobStore
 
             self._jobs = JobStore(self.jobs_table, self.dynamodb_client)
         return self._jobs
@@ -47,7 +47,7 @@ class Services:
     def audit(self) -> AuditLog | None:
         """The audit trail (None when the function has no ``AUDIT_BUCKET``: auditing off)."""
         if self._audit is None and self.audit_bucket:
-            from medserve.audit import AuditLog
+            from medserve.security.audit import AuditLog
 
             self._audit = AuditLog(self.audit_bucket, lambda: self.s3)
         return self._audit
@@ -70,7 +70,7 @@ def get_services() -> Services:
     if _services is None:
         with _lock:
             if _services is None:
-                _services = Services(registry=Registry.from_env())
+                _services = Services(registry=Registry.from_settings())
     return _services
 
 
@@ -80,4 +80,6 @@ def set_services(services: Services | None) -> None:
 
 
 def reset_services() -> None:
+    """Forget the services and the settings: both are rebuilt from the environment on next use."""
+    reset_settings()
     set_services(None)

@@ -3,8 +3,8 @@
 ``create_app(router, ...)`` builds the resolver a function serves: the shared routes (health,
 models, cards, ``/v1/openapi.json`` with the whole API's document) plus the modality routers
 given, with the contract's error envelope for every failure. Every request is authorized first
-(``medserve.auth``: a refused request is not even parsed) and leaves one audit record
-(``medserve.audit``) once its answer is known.
+(``medserve.security.auth``: a refused request is not even parsed) and leaves one audit record
+(``medserve.security.audit``) once its answer is known.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from medserve import audit
 from medserve.api import common
 from medserve.api.responses import error_envelope, event_request_id, register_error_handlers
-from medserve.auth import OPEN_ROUTES, Principal, authorize, caller, www_authenticate
 from medserve.errors import MedserveError, UpstreamError
+from medserve.security import audit
+from medserve.security.auth import OPEN_ROUTES, Principal, authorize, caller, www_authenticate
 from medserve.services import get_services
 
 __all__ = ["MedserveResolver", "create_app"]

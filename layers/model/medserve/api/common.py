@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
-import os
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -11,6 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from medserve import __version__
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import VALIDATION_ERROR, CardEnvelope, ErrorEnvelope, Health, ModelList
+from medserve.config import settings
 from medserve.services import get_services
 
 router = APIGatewayHttpRouter()
@@ -36,7 +36,7 @@ def health() -> Health:
         status="ok",
         service="medserve",
         version=__version__,
-        function=os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+        function=settings().function_name,
     )
 
 

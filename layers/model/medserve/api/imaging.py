@@ -17,7 +17,6 @@ Sizes are checked before anything is decoded (base64 included): 4.5 MB of image 
 import base64
 import binascii
 import json
-import os
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -26,9 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import PredictEnvelope, error_responses
+from medserve.aws.s3 import upload_prefix
+from medserve.config import settings
 from medserve.errors import InvalidInput, MalformedRequest, UnsupportedMediaType, UpstreamError
-from medserve.imaging import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES, check_size
-from medserve.imaging_model import predict_image
+from medserve.imaging.model import predict_image
+from medserve.imaging.pixels import check_size
+from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.observability import tracer
 from medserve.services import get_services
 
@@ -36,7 +38,7 @@ __all__ = ["ImagingPredictRequest", "router"]
 
 router = APIGatewayHttpRouter()
 
-UPLOAD_PREFIX = "uploads/imaging/"
+UPLOAD_PREFIX = upload_prefix("imaging")
 _TOO_BIG_HINT = "; send larger images through POST /v1/uploads"
 _ERRORS = {
     400: "malformed request (empty body, JSON that is not an object)",
@@ -207,7 +209,7 @@ def _from_base64(text: str) -> bytes:
 
 def _from_s3(uri: str) -> bytes:
     """The object an ``s3_uri`` names, if it lies under uploads/imaging/ of the uploads bucket."""
-    bucket = os.environ.get("UPLOADS_BUCKET", "")
+    bucket = settings().uploads_bucket
     where = f"s3://{bucket}/{UPLOAD_PREFIX}" if bucket else "the uploads bucket"
     named_bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not (bucket and uri.startswith("s3://") and named_bucket == bucket and key.startswith(UPLOAD_PREFIX)):

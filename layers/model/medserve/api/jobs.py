@@ -12,7 +12,6 @@ document inlined once the job has ``succeeded`` (or its error once it has ``fail
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
 import json
-import os
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
@@ -21,12 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import JSON_BODY, error_responses
-from medserve.auth import caller
-from medserve.batch import MAX_OBJECT_BYTES
+from medserve.aws.errors import aws_errors, boto_errors
+from medserve.aws.s3 import encryption_args, encryption_headers, upload_key
+from medserve.config import settings
 from medserve.errors import JobNotFound, NotConfigured, UpstreamError
-from medserve.jobs import JobStore, new_job_id
 from medserve.observability import logger
+from medserve.security.auth import caller
 from medserve.services import get_services
+from medserve.triggers.jobs import JobStore, new_job_id
+from medserve.triggers.s3 import MAX_OBJECT_BYTES
 
 __all__ = ["UPLOAD_URL_SECONDS", "UploadRequest", "router"]
 
@@ -109,7 +111,7 @@ def _store() -> JobStore:
 )
 def create_upload(request: Annotated[UploadRequest, Body()]):
     services = get_services()
-    bucket = os.environ.get("UPLOADS_BUCKET", "")
+    bucket = settings().uploads_bucket
     if not bucket:
         raise NotConfigured("uploads are not configured in this deployment (UPLOADS_BUCKET)")
     store = _store()
@@ -117,17 +119,12 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
         services.registry.resolve(request.model, modality=request.modality)
 
     job_id = new_job_id()
-    key = f"uploads/{request.modality}/{job_id}/{request.filename}"
+    key = upload_key(request.modality, job_id, request.filename)
     headers = {"content-type": request.content_type}
     params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": request.content_type}
-    data_key = os.environ.get("DATA_KEY_ARN", "")
-    if data_key:
-        # The bucket policy refuses PutObject unless it asks for SSE-KMS with exactly this key.
-        params |= {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": data_key}
-        headers |= {
-            "x-amz-server-side-encryption": "aws:kms",
-            "x-amz-server-side-encryption-aws-kms-key-id": data_key,
-        }
+    # The bucket policy refuses PutObject unless it asks for SSE-KMS with exactly the data key.
+    params |= encryption_args()
+    headers |= encryption_headers()
     metadata = {"explain": "true"} if request.explain else {}
     if request.model is not None:
         metadata["model"] = request.model
@@ -141,14 +138,11 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
         deadline_in=UPLOAD_URL_SECONDS + _QUEUED_GRACE_SECONDS,
         owner=caller(router.current_event).key,
     )
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
+    # Presigning is local: only missing credentials can fail here.
+    with aws_errors("the upload URL could not be signed"):
         url = services.s3.generate_presigned_url(
             "put_object", Params=params, ExpiresIn=UPLOAD_URL_SECONDS, HttpMethod="PUT"
         )
-    except (ClientError, BotoCoreError) as e:  # presigning is local: only missing credentials land here
-        raise UpstreamError("the upload URL could not be signed") from e
     logger.info("upload ticket issued", extra={"job_id": job_id, "modality": request.modality})
     ticket = {
         "request_id": request_id(router),
@@ -190,13 +184,11 @@ def get_job(id: Annotated[str, Path(max_length=64, description="the id POST /v1/
 
 def _read_document(location: str) -> dict[str, Any]:
     """The JSON document at ``s3://bucket/key`` (a job's result or error)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     bucket, _, key = location.removeprefix("s3://").partition("/")
     try:
         raw = get_services().s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         document = json.loads(raw)
-    except (ClientError, BotoCoreError, ValueError) as e:
+    except (*boto_errors(), ValueError) as e:
         raise UpstreamError("the job's result could not be read") from e
     if not isinstance(document, dict):
         raise UpstreamError("the job's result is not a JSON object")

@@ -3,14 +3,12 @@
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
 import json
-import os
 import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from medserve import offload, offload_jobs
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import (
     JSON_BODY,
@@ -19,11 +17,14 @@ from medserve.api.schemas import (
     TabularPredictRequest,
     error_responses,
 )
-from medserve.auth import caller
+from medserve.config import settings
 from medserve.errors import UpstreamError
 from medserve.observability import logger, metrics, record_prediction, tracer
+from medserve.security.auth import caller
 from medserve.services import get_services
-from medserve.tabular import TabularModel, validate_records
+from medserve.serving import offload
+from medserve.tabular.model import TabularModel, validate_records
+from medserve.triggers import async_jobs as offload_jobs
 
 router = APIGatewayHttpRouter()
 
@@ -83,7 +84,7 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         model_ref, predictions, explanations = answer["model"], answer["predictions"], answer["explanations"]
         t_predicted = time.perf_counter()
     else:  # sagemaker-async: accepted now, answered by GET /v1/jobs/{id}
-        uploads_bucket = os.environ.get("UPLOADS_BUCKET", "")
+        uploads_bucket = settings().uploads_bucket
         owner = caller(router.current_event).key
         job_id = offload_jobs.submit(services, where, "tabular", endpoint_body, uploads_bucket, owner)
         logger.info(

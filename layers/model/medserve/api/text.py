@@ -1,6 +1,7 @@
 """``POST /v1/text/predict`` and ``POST /v1/text/deidentify``: clinical notes in, specialty or PHI out.
 
-Both take at most :data:`medserve.phi.MAX_CHARACTERS` characters of ``text`` (413 beyond: longer
+Both take at most :data:`medserve.text.deid.detector.MAX_CHARACTERS` characters of ``text`` (413
+beyond: longer
 notes go through the S3 upload). Nothing of the note (text, words, entities, embeddings) is
 logged, counted in a metric or quoted in an error: logs carry the model, sizes and timings.
 """
@@ -14,13 +15,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from medserve import phi
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import JSON_BODY, PredictEnvelope, error_responses
 from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.observability import metrics, record_prediction, tracer
 from medserve.services import get_services
-from medserve.text import TextClassifier
+from medserve.text.classifier import TextClassifier
+from medserve.text.deid import detector as phi
 
 router = APIGatewayHttpRouter()
 

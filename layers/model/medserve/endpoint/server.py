@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 
-from medserve.cards import load_card
 from medserve.errors import (
     InvalidInput,
     MalformedRequest,
@@ -25,9 +25,10 @@ from medserve.errors import (
     UnsupportedMediaType,
 )
 from medserve.observability import logger
-from medserve.registry import LoadedModel
-from medserve.runtime import create_session, execution_providers, sha256_file
-from medserve.tabular import TabularModel, validate_records
+from medserve.serving.cards import load_card
+from medserve.serving.registry import LoadedModel
+from medserve.serving.runtime import create_session, execution_providers, sha256_file
+from medserve.tabular.model import TabularModel, validate_records
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 MAX_BODY_BYTES = 1024 * 1024 * 1024  # async invocations may carry up to 1 GB
@@ -171,7 +172,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 - inside the container, SageMaker connects from outside
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080")))
     args = parser.parse_args(argv)
-    return serve(Path(args.model_dir), args.host, args.port)
+    model_dir = Path(args.model_dir)
+    if not (model_dir / "card.json").is_file():
+        # The container's own entry point: a misconfigured model path is one line, not a traceback.
+        print(
+            f"medserve endpoint: no model at {model_dir} (card.json missing): pass --model-dir or set "
+            "SM_MODEL_DIR",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return serve(model_dir, args.host, args.port)
+    except MedserveError as e:
+        print(f"medserve endpoint: {e.message}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(
+            f"medserve endpoint: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr
+        )
+        return 2
 
 
 def serve(model_dir: Path, host: str, port: int) -> int:

@@ -1,0 +1,36 @@
+"""Images put in S3 (the ``ImagingFunction`` trigger on ``uploads/imaging/``).
+
+One object = one image (PNG, JPEG or DICOM, recognised by its bytes, up to 50 MB). Object
+metadata may choose the model (``x-amz-meta-model``) and ask for an occlusion map
+(``x-amz-meta-explain: true``); ``POST /v1/uploads`` puts both into the presigned PUT's headers.
+The result document is the API's response body (without ``request_id``, which batch.py adds with
+the source object); a file that cannot be used gets the error envelope as ``.error.json``.
+Objects under ``uploads/imaging/<job_id>/`` update that job (:data:`UPLOAD_JOBS`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medserve.imaging.model import predict_image
+from medserve.imaging.types import MAX_UPLOAD_BYTES
+from medserve.services import get_services
+from medserve.triggers.jobs import UploadJobs
+from medserve.triggers.s3 import S3Upload
+
+__all__ = ["UPLOAD_JOBS", "score_imaging_upload"]
+
+_TRUE = {"1", "true", "yes"}
+
+# Resolves the jobs table per event, so a container (or a test) that replaces its services is heard.
+UPLOAD_JOBS = UploadJobs(lambda: get_services().jobs)
+
+
+def score_imaging_upload(upload: S3Upload) -> dict[str, Any]:
+    """Predict one uploaded image; raises a MedserveError for an unusable file (batch.py records it)."""
+    return predict_image(
+        upload.body,
+        model=upload.metadata.get("model") or None,
+        explain=upload.metadata.get("explain", "").lower() in _TRUE,
+        max_bytes=MAX_UPLOAD_BYTES,
+    )

@@ -1,0 +1,146 @@
+"""Scoring a CSV or JSON Lines file of tabular records (the S3 path of ``TabularFunction``).
+
+Formats, chosen by the key's suffix: ``.csv`` (a header row naming the card's features) and
+``.jsonl``/``.ndjson`` (one JSON object per line). An optional ``record_id`` column/field is
+echoed back untouched so callers can join results to their rows. Object metadata may choose the
+model (``x-amz-meta-model``) and ask for contributions (``x-amz-meta-explain: true``).
+
+A bad row is reported in place (its row number, the fields and what is wrong with them) and the
+rest of the file is still scored; only a file that cannot be read at all fails as a whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from typing import Any
+
+import numpy as np
+
+from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from medserve.services import get_services
+from medserve.tabular.model import TabularModel, validate_record
+from medserve.triggers.s3 import S3Upload
+
+MAX_ROWS = 100_000
+RECORD_ID = "record_id"
+_CHUNK = 10_000
+# JSON Lines end with \n (or \r\n); str.splitlines() would also split at U+2028, U+0085 and other
+# characters a JSON string may hold unescaped, cutting one valid record into two broken ones.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # NaN/Infinity: Python's json accepts them, JSON does not
+
+
+def _csv_value(text: str | None) -> Any:
+    if text is None or text.strip() == "":
+        return None  # reported as missing
+    try:
+        return float(text)
+    except ValueError:
+        return text  # reported as "not a number"
+
+
+def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
+    """Rows as dicts, or a string saying why that row could not be parsed at all."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidInput("the file is not UTF-8 text") from e
+    lower = key.lower()
+    rows: list[dict[str, Any] | str] = []
+    if lower.endswith(".csv"):
+        # newline="": the csv module then reads \r, \n and \r\n line ends, and quoted line breaks.
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            if not reader.fieldnames:
+                raise InvalidInput("the CSV file has no header row")
+            for row in reader:
+                if None in row:  # more cells than header names
+                    rows.append("the row has more cells than the header")
+                    continue
+                rows.append({k: (v if k == RECORD_ID else _csv_value(v)) for k, v in row.items()})
+                if len(rows) > MAX_ROWS:
+                    break
+        except csv.Error as e:  # e.g. a field over the csv module's limit (128 KiB); not quoted
+            raise InvalidInput(f"the CSV file cannot be parsed (at line {reader.line_num})") from e
+    elif lower.endswith((".jsonl", ".ndjson")):
+        for line in _LINE_BREAK.split(text):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line, parse_constant=_not_json)
+            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+                rows.append("the line is not valid JSON")
+                continue
+            rows.append(value if isinstance(value, dict) else "the line is not a JSON object")
+            if len(rows) > MAX_ROWS:
+                break
+    else:
+        raise UnsupportedMediaType("tabular uploads must be .csv, .jsonl or .ndjson files")
+    if len(rows) > MAX_ROWS:
+        raise PayloadTooLarge(f"at most {MAX_ROWS} rows per file")
+    if not rows:
+        raise InvalidInput("the file holds no rows")
+    return rows
+
+
+def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
+    started = time.perf_counter()
+    registry = get_services().registry
+    name = upload.metadata.get("model") or registry.default_name("tabular")
+    model = TabularModel(registry.load(name, modality="tabular"))
+    explain = upload.metadata.get("explain", "").lower() in {"1", "true", "yes"}
+
+    results: list[dict[str, Any]] = []
+    valid_rows: list[list[float]] = []
+    valid_at: list[int] = []
+    warnings: list[list[str]] = []
+    for n, row in enumerate(parse_rows(upload.key, upload.body), start=1):
+        entry: dict[str, Any] = {"row": n}
+        if isinstance(row, str):
+            entry["error"] = {"code": "MALFORMED_ROW", "message": row, "details": []}
+        else:
+            if RECORD_ID in row:
+                entry[RECORD_ID] = row.pop(RECORD_ID)
+            values, issues, warns = validate_record(model.card, row)
+            if issues:
+                entry["error"] = {
+                    "code": "INVALID_INPUT",
+                    "message": f"{len(issues)} invalid field(s)",
+                    "details": [i.as_detail() for i in issues],
+                }
+            else:
+                valid_at.append(len(results))
+                valid_rows.append(values)
+                warnings.append(warns)
+        results.append(entry)
+
+    if valid_rows:
+        x = np.asarray(valid_rows, dtype=np.float64)
+        for start in range(0, len(x), _CHUNK):
+            chunk = x[start : start + _CHUNK]
+            predictions = model.predict(chunk, warnings[start : start + _CHUNK])
+            explanations = model.explain(chunk) if explain else [None] * len(chunk)
+            for offset, (pred, expl) in enumerate(zip(predictions, explanations, strict=True)):
+                entry = results[valid_at[start + offset]]
+                pred.pop("index")
+                entry["prediction"] = pred
+                if expl is not None:
+                    expl.pop("index")
+                    entry["explanation"] = expl
+
+    failed = sum(1 for r in results if "error" in r)
+    return {
+        "model": model.loaded.envelope(),
+        "placement": model.card.placement,
+        "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
+        "results": results,
+        "timing_ms": {"total": round((time.perf_counter() - started) * 1000, 3)},
+        "intended_use": model.card.intended_use,
+    }

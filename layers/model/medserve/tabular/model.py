@@ -1,0 +1,246 @@
+"""Tabular risk prediction: records in, calibrated probabilities and contributions out.
+
+The card is the schema: every record must carry exactly the card's features, as finite numbers
+inside each feature's ``valid_range``. Errors name the record and the field, never the value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medserve.errors import InvalidInput, PayloadTooLarge
+from medserve.serving.cards import ModelCard
+from medserve.serving.registry import LoadedModel
+from medserve.tabular.shapley import log_odds, shapley
+
+MAX_ISSUES_REPORTED = 100
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with one field of one record (no value: values are patient data)."""
+
+    field: str
+    issue: str
+    record: int | None = None
+    valid_range: tuple[float, float] | None = None
+
+    def as_detail(self) -> dict[str, Any]:
+        path = self.field if self.record is None else f"records[{self.record}].{self.field}"
+        detail: dict[str, Any] = {"field": path, "issue": self.issue}
+        if self.valid_range is not None:
+            detail["valid_range"] = list(self.valid_range)
+        return detail
+
+
+@dataclass
+class ValidatedRecords:
+    matrix: np.ndarray  # (n, n_features) in card order
+    warnings: list[list[str]] = field(default_factory=list)
+
+
+def validate_record(
+    card: ModelCard, record: Mapping[str, Any], index: int | None = None
+) -> tuple[list[float], list[Issue], list[str]]:
+    """Check one record against the card: values in card order, issues, and warnings."""
+    issues: list[Issue] = []
+    warnings: list[str] = []
+    values: list[float] = []
+    known = set()
+    for spec in card.inputs.features:
+        known.add(spec.name)
+        if spec.name not in record or record[spec.name] is None:
+            issues.append(Issue(spec.name, "missing", index))
+            values.append(math.nan)
+            continue
+        raw = record[spec.name]
+        # bool is an int in Python, but true/false is not a measurement.
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            issues.append(Issue(spec.name, "not a number", index))
+            values.append(math.nan)
+            continue
+        try:
+            value = float(raw)
+        except OverflowError:  # an int beyond float's range (JSON puts no limit on digits)
+            issues.append(Issue(spec.name, "out of range", index, spec.valid_range))
+            values.append(math.nan)
+            continue
+        if not math.isfinite(value):
+            issues.append(Issue(spec.name, "not a finite number", index))
+        elif not spec.valid_range[0] <= value <= spec.valid_range[1]:
+            issues.append(Issue(spec.name, "out of range", index, spec.valid_range))
+        elif spec.training_range and not spec.training_range[0] <= value <= spec.training_range[1]:
+            warnings.append(f"{spec.name} is outside the training range: the model extrapolates")
+        values.append(value)
+    for name in record:
+        if name not in known:
+            # The name is the caller's, not patient data, but cap it so logs and bodies stay small.
+            issues.append(Issue(str(name)[:64], "unexpected feature", index))
+    return values, issues, warnings
+
+
+def _fast_matrix(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> ValidatedRecords | None:
+    """The common case in a few vectorised checks: exactly the card's features, all in range.
+
+    Returns None whenever anything is off; ``validate_record`` then finds and names each issue.
+    """
+    names = card.feature_names
+    rows = []
+    for record in records:
+        if len(record) != len(names):
+            return None
+        try:
+            row = [record[name] for name in names]
+        except KeyError:
+            return None
+        rows.append(row)
+    # float/int only: numpy would happily turn "12.5" or True into numbers.
+    if not all(type(v) is float or type(v) is int for row in rows for v in row):
+        return None
+    try:
+        x = np.asarray(rows, dtype=np.float64)
+    except OverflowError:  # an int beyond float's range
+        return None
+    lo, hi = _bounds(card, "valid_range")
+    if not (np.isfinite(x).all() and (x >= lo).all() and (x <= hi).all()):
+        return None
+    tlo, thi = _bounds(card, "training_range")
+    outside = (x < tlo) | (x > thi)
+    warnings = [
+        [f"{names[j]} is outside the training range: the model extrapolates" for j in np.flatnonzero(row)]
+        for row in outside
+    ]
+    return ValidatedRecords(x, warnings)
+
+
+def _bounds(card: ModelCard, attr: str) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [getattr(f, attr) or (-np.inf, np.inf) for f in card.inputs.features]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+def validate_records(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> ValidatedRecords:
+    if len(records) > card.inputs.max_records:
+        raise PayloadTooLarge(
+            f"at most {card.inputs.max_records} records per request for model '{card.name}'; "
+            "use an S3 upload under uploads/tabular/ for larger batches"
+        )
+    if not records:
+        raise InvalidInput("records must hold at least one record", [{"field": "records", "issue": "empty"}])
+    fast = _fast_matrix(card, records)
+    if fast is not None:
+        return fast
+    rows, all_issues, warnings = [], [], []
+    for i, record in enumerate(records):
+        values, issues, warns = validate_record(card, record, i)
+        rows.append(values)
+        all_issues += issues
+        warnings.append(warns)
+    if all_issues:
+        details = [issue.as_detail() for issue in all_issues[:MAX_ISSUES_REPORTED]]
+        more = len(all_issues) - len(details)
+        message = f"{len(all_issues)} invalid field(s) in records" + (
+            f"; first {len(details)} listed" if more else ""
+        )
+        raise InvalidInput(message, details)
+    return ValidatedRecords(np.asarray(rows, dtype=np.float64), warnings)
+
+
+class TabularModel:
+    """A loaded binary classifier with its card: scores, labels and Shapley contributions."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.card = loaded.card
+        self._dtype = np.float64 if self.card.inputs.dtype == "float64" else np.float32
+        self._positive = self.card.outputs.labels.index(
+            self.card.outputs.positive_label or self.card.outputs.labels[-1]
+        )
+        self._baseline = np.array([f.baseline for f in self.card.inputs.features], dtype=np.float64)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(n, n_labels) class probabilities, one ``session.run``."""
+        out = self.loaded.session.run(
+            [self.card.outputs.probability_tensor],
+            {self.card.inputs.tensor: x.astype(self._dtype, copy=False)},
+        )[0]
+        return np.asarray(out, dtype=np.float64)
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        return log_odds(self.probabilities(x)[:, self._positive])
+
+    def predict(self, x: np.ndarray, warnings: list[list[str]] | None = None) -> list[dict[str, Any]]:
+        probs = self.probabilities(x)
+        labels = self.card.outputs.labels
+        threshold = self.card.outputs.decision_threshold
+        predictions = []
+        for i, row in enumerate(probs):
+            p = float(row[self._positive])
+            item: dict[str, Any] = {
+                "index": i,
+                "label": labels[self._positive] if p >= threshold else labels[1 - self._positive],
+                "probability": p,
+                "probabilities": {label: float(v) for label, v in zip(labels, row, strict=True)},
+                "decision_threshold": threshold,
+            }
+            if warnings and warnings[i]:
+                item["warnings"] = warnings[i]
+            predictions.append(item)
+        return predictions
+
+    def explain(self, x: np.ndarray) -> list[dict[str, Any]]:
+        spec = self.card.explanation
+        permutations = spec.permutations if spec else 8
+        names = self.card.feature_names
+        explanations = []
+        for i, att in enumerate(shapley(self._score, x, self._baseline, permutations)):
+            order = np.argsort(-np.abs(att.contributions), kind="stable")
+            contributions = [
+                {
+                    "feature": names[j],
+                    "contribution": float(att.contributions[j]),
+                    "direction": "raises risk" if att.contributions[j] > 0 else "lowers risk",
+                }
+                for j in order
+            ]
+            raising = [c["feature"] for c in contributions if c["contribution"] > 0][:3]
+            lowering = [c["feature"] for c in contributions if c["contribution"] < 0][:3]
+            explanations.append(
+                {
+                    "index": i,
+                    "method": "shapley-permutation",
+                    "space": "log-odds",
+                    "baseline": {
+                        "description": "training-set mean record",
+                        "log_odds": att.base_value,
+                        "probability": _sigmoid(att.base_value),
+                    },
+                    "output": {"log_odds": att.output_value, "probability": _sigmoid(att.output_value)},
+                    "contributions": contributions,
+                    "summary": _summary(raising, lowering),
+                    "permutations": permutations,
+                    "evaluations": att.evaluations,
+                }
+            )
+        return explanations
+
+
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + math.exp(-z))) if z >= 0 else float(math.exp(z) / (1.0 + math.exp(z)))
+
+
+def _summary(raising: list[str], lowering: list[str]) -> str:
+    parts = []
+    if raising:
+        parts.append("raised most by " + ", ".join(raising))
+    if lowering:
+        parts.append("lowered most by " + ", ".join(lowering))
+    return (
+        ("Risk relative to the average training case " + "; ".join(parts) + ".")
+        if parts
+        else ("No feature moves the risk away from the average training case.")
+    )

@@ -1,0 +1,2 @@
+"""PHI de-identification of clinical text: entity types and results, the detector and the
+redaction modes (tag, mask, surrogate)."""
