@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medserve.text.deid.detector import TYPES, Entity, detect
+from medserve.text.deid import TYPES, Entity, detect
 
 __all__ = ["DEFAULT_CORPUS", "Gold", "Note", "Report", "evaluate", "load_corpus", "main_eval", "parse_markup"]
 

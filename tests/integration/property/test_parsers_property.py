@@ -995,7 +995,7 @@ def test_dicom_regressions():
 def test_deidentify_any_note(text, mode):
     """Entities are sorted, disjoint spans of the input; tag and mask rewrite exactly those spans
     (mask keeps every offset and line break), surrogate keeps the text around them."""
-    from medserve.text.deid import detector as phi
+    from medserve.text import deid as phi
 
     result = phi.deidentify(text, mode, seed=7)
     entities = result.entities
@@ -1027,7 +1027,7 @@ def test_deidentify_is_linear_in_the_note(unit):
     boundary: quadratic, ~30 s for 50,000 characters (an S3 note may have 200,000). Now ~0.25 s."""
     import time
 
-    from medserve.text.deid import detector as phi
+    from medserve.text import deid as phi
 
     text = unit * 25_000
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """``POST /v1/text/predict`` and ``POST /v1/text/deidentify``: clinical notes in, specialty or PHI out.
 
-Both take at most :data:`medserve.text.deid.detector.MAX_CHARACTERS` characters of ``text`` (413
+Both take at most :data:`medserve.text.deid.MAX_CHARACTERS` characters of ``text`` (413
 beyond: longer
 notes go through the S3 upload). Nothing of the note (text, words, entities, embeddings) is
 logged, counted in a metric or quoted in an error: logs carry the model, sizes and timings.
@@ -21,7 +21,7 @@ from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.observability import metrics, record_prediction, tracer
 from medserve.services import get_services
 from medserve.text.classifier import TextClassifier
-from medserve.text.deid import detector as phi
+from medserve.text import deid as phi
 
 router = APIGatewayHttpRouter()
 

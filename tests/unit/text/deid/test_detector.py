@@ -1,4 +1,4 @@
-"""De-identification (medserve.text.deid.detector): each identifier type, offsets, modes, surrogates, and the
+"""De-identification (medserve.text.deid): each identifier type, offsets, modes, surrogates, and the
 annotated evaluation corpus (tests/data/deid_corpus.txt)."""
 
 import datetime as dt
@@ -9,7 +9,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from medserve.text.deid import detector as phi
+from medserve.text import deid as phi
 
 from devtools.deid_eval import evaluate, load_corpus, parse_markup
 from tests.helpers import REPO

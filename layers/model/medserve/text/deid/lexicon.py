@@ -1,4 +1,4 @@
-"""Word lists for de-identification (``medserve.text.deid.detector``): names, places, facility words,
+"""Word lists for de-identification (``medserve.text.deid``): names, places, facility words,
 stop words.
 
 Written for medserve (no download): common given names and surnames of the US population across
