@@ -20,8 +20,8 @@ from medserve.api.schemas import JSON_BODY, PredictEnvelope, error_responses
 from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.observability import metrics, record_prediction, tracer
 from medserve.services import get_services
-from medserve.text.classifier import TextClassifier
 from medserve.text import deid as phi
+from medserve.text.classifier import TextClassifier
 
 router = APIGatewayHttpRouter()
 

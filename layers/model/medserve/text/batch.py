@@ -14,8 +14,8 @@ from typing import Any
 
 from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from medserve.services import get_services
-from medserve.text.classifier import TextClassifier
 from medserve.text import deid as phi
+from medserve.text.classifier import TextClassifier
 from medserve.triggers.s3 import S3Upload
 
 # One invocation has 120 s: the rules take ~5 ms per 1,000 characters, the encoder ~0.1 s per 1,000.
