@@ -7,6 +7,7 @@ request ids only. Never input values, text, pixels, file names chosen by callers
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -32,6 +33,33 @@ for _name, _level in {
     logging.getLogger(_name).setLevel(_level)
 
 
+class Stopwatch:
+    """The ``timing_ms`` of a response: named laps since the start, and the total, in milliseconds."""
+
+    def __init__(self) -> None:
+        self.started = self._last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """Close the lap ``name`` (the time since the previous lap, or the start)."""
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + (now - self._last) * 1000
+        self._last = now
+
+    def total_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def timing_ms(self) -> dict[str, float]:
+        """The laps and the total so far, rounded to microseconds."""
+        return {**{k: round(v, 3) for k, v in self.laps.items()}, "total": round(self.total_ms(), 3)}
+
+
+def model_dimensions(name: str, version: str) -> None:
+    """Every metric of this invocation is split by the model that served it."""
+    metrics.add_dimension(name="model", value=name)
+    metrics.add_dimension(name="model_version", value=version)
+
+
 def record_prediction(message: str, *, count: int, total_ms: float, **fields: Any) -> None:
     """The metrics and the one log line of a served request: ``fields`` are names, counts and
     flags (model, version, explain, ...), never patient values."""
@@ -40,4 +68,4 @@ def record_prediction(message: str, *, count: int, total_ms: float, **fields: An
     logger.info(message, extra={**fields, "total_ms": round(total_ms, 3)})
 
 
-__all__ = ["MetricUnit", "logger", "metrics", "record_prediction", "tracer"]
+__all__ = ["MetricUnit", "Stopwatch", "logger", "metrics", "model_dimensions", "record_prediction", "tracer"]

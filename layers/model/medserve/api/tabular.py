@@ -3,7 +3,6 @@
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
 import json
-import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -19,11 +18,12 @@ from medserve.api.schemas import (
 )
 from medserve.config import settings
 from medserve.errors import UpstreamError
-from medserve.observability import logger, metrics, record_prediction, tracer
+from medserve.observability import Stopwatch, logger, model_dimensions, record_prediction, tracer
 from medserve.security.auth import caller
 from medserve.services import get_services
 from medserve.serving import offload
-from medserve.tabular.model import TabularModel, validate_records
+from medserve.tabular import predict as tabular
+from medserve.tabular.model import validate_records
 from medserve.triggers import async_jobs as offload_jobs
 
 router = APIGatewayHttpRouter()
@@ -58,31 +58,31 @@ _ERRORS = {
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
 def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
-    started = time.perf_counter()
+    clock = Stopwatch()
     services = get_services()
-    name = request.model or services.registry.default_name("tabular")
-    card, _ = services.registry.resolve(name, modality="tabular")
-    metrics.add_dimension(name="model", value=card.name)
-    metrics.add_dimension(name="model_version", value=card.version)
+    card, _ = services.registry.resolve(request.model, modality="tabular")
+    model_dimensions(card.name, card.version)
 
     # Validated here whatever runs the model: a bad record costs no endpoint call.
     validated = validate_records(card, request.records)
-    t_validated = time.perf_counter()
+    clock.lap("validate")
     endpoint_body = b""
     if card.placement != "lambda":
         endpoint_body = json.dumps({"records": request.records, "explain": request.explain}).encode()
     where = offload.route(card, len(endpoint_body), services.offload)
 
     if where.placement == "lambda":
-        model = TabularModel(services.registry.load(name, modality="tabular"))
+        model = tabular.load(card.name)
         model_ref = model.loaded.envelope()
-        predictions = model.predict(validated.matrix, validated.warnings)
-        t_predicted = time.perf_counter()
-        explanations = model.explain(validated.matrix) if request.explain else []
+        scored = tabular.score(
+            model, validated.matrix, validated.warnings, explain=request.explain, clock=clock
+        )
+        predictions, explanations = scored.predictions, scored.explanations
     elif where.placement == "sagemaker-realtime":
         answer = _endpoint_answer(services.sagemaker.invoke(where.endpoint or "", endpoint_body))
         model_ref, predictions, explanations = answer["model"], answer["predictions"], answer["explanations"]
-        t_predicted = time.perf_counter()
+        clock.lap("inference")
+        clock.lap("explain")
     else:  # sagemaker-async: accepted now, answered by GET /v1/jobs/{id}
         uploads_bucket = settings().uploads_bucket
         owner = caller(router.current_event).key
@@ -101,14 +101,7 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
             "intended_use": card.intended_use,
         }
         return json_response(202, accepted)
-    t_done = time.perf_counter()
-
-    timing = {
-        "validate": (t_validated - started) * 1000,
-        "inference": (t_predicted - t_validated) * 1000,
-        "explain": (t_done - t_predicted) * 1000,
-        "total": (t_done - started) * 1000,
-    }
+    timing = clock.timing_ms()
     record_prediction(
         "tabular prediction",
         count=len(predictions),
@@ -126,7 +119,7 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         "ran_on": where.describe(),
         "predictions": predictions,
         "explanations": explanations,
-        "timing_ms": {k: round(v, 3) for k, v in timing.items()},
+        "timing_ms": timing,
         "intended_use": card.intended_use,
     }
     return json_response(200, body)

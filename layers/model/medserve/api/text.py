@@ -8,7 +8,6 @@ logged, counted in a metric or quoted in an error: logs carry the model, sizes a
 
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
-import time
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -18,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import JSON_BODY, PredictEnvelope, error_responses
 from medserve.errors import InvalidInput, PayloadTooLarge
-from medserve.observability import metrics, record_prediction, tracer
-from medserve.services import get_services
+from medserve.observability import Stopwatch, model_dimensions, record_prediction, tracer
 from medserve.text import deid as phi
-from medserve.text.classifier import TextClassifier
+from medserve.text.predict import DEID_METHOD, deidentify_note, load_classifier
 
 router = APIGatewayHttpRouter()
 
@@ -118,32 +116,20 @@ def _check_length(text: str) -> None:
 )
 @tracer.capture_method(capture_response=False)  # the response is the note, redacted
 def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
-    started = time.perf_counter()
+    clock = Stopwatch()
     _check_length(request.text)
-    result = phi.deidentify(request.text, request.mode)
-    elapsed = (time.perf_counter() - started) * 1000
-    counts: dict[str, int] = {}
-    for e in result.entities:
-        counts[e.type] = counts.get(e.type, 0) + 1
-    metrics.add_dimension(name="model", value="phi-rules")
-    metrics.add_dimension(name="model_version", value=phi.VERSION)
+    deidentified = deidentify_note(request.text, request.mode)
+    model_dimensions(DEID_METHOD["name"], DEID_METHOD["version"])
+    timing = clock.timing_ms()
     record_prediction(
         "text deidentified",
         count=1,
-        total_ms=elapsed,
+        total_ms=timing["total"],
         mode=request.mode,
         characters=len(request.text),
-        entities=len(result.entities),
+        entities=len(deidentified["entities"]),
     )
-    body: dict[str, Any] = {
-        "request_id": request_id(router),
-        "method": {"name": "phi-rules", "version": phi.VERSION},
-        "mode": request.mode,
-        "entities": [e.as_dict() for e in result.entities],
-        "redacted_text": result.redacted_text,
-        "counts": counts,
-        "timing_ms": {"total": round(elapsed, 3)},
-    }
+    body: dict[str, Any] = {"request_id": request_id(router), **deidentified, "timing_ms": timing}
     return json_response(200, body)
 
 
@@ -159,17 +145,14 @@ def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
 )
 @tracer.capture_method(capture_response=False)  # attributions quote words of the note
 def text_predict(request: Annotated[TextPredictRequest, Body()]):
-    started = time.perf_counter()
+    clock = Stopwatch()
     _check_length(request.text)
     if not request.text.strip():
         raise InvalidInput("text is empty", [{"field": "text", "issue": "empty"}])
-    registry = get_services().registry
-    name = request.model or registry.default_name("text")
-    model = TextClassifier.load(registry, name)
-    metrics.add_dimension(name="model", value=model.card.name)
-    metrics.add_dimension(name="model_version", value=model.card.version)
+    model = load_classifier(request.model)
+    model_dimensions(model.card.name, model.card.version)
     prediction, explanation, timing = model.predict(request.text, explain=request.explain)
-    timing["total"] = (time.perf_counter() - started) * 1000
+    timing["total"] = clock.total_ms()
     record_prediction(
         "text prediction",
         count=1,

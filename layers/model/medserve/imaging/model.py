@@ -13,7 +13,6 @@ probability reaches ``decision_threshold`` (binary cards), else the most probabl
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,7 @@ from medserve.errors import ModelNotFound, NotConfigured
 from medserve.imaging.decode import decode, normalise, to_model_input
 from medserve.imaging.saliency import evaluations_per_image, occlusion, overlay_png
 from medserve.imaging.types import MAX_INLINE_BYTES, DecodedImage, ModelInput
-from medserve.observability import metrics, record_prediction
+from medserve.observability import Stopwatch, model_dimensions, record_prediction
 from medserve.services import get_services
 from medserve.serving.cards import ImageSpec, ModelCard
 from medserve.serving.registry import LoadedModel
@@ -129,16 +128,14 @@ def predict_image(
 
     ``timing_ms`` splits the work into decode, preprocess, inference and explain (milliseconds).
     """
-    started = time.perf_counter()
+    clock = Stopwatch()
     registry = get_services().registry
-    name = model or registry.default_name("imaging")
-    card, _ = registry.resolve(name, modality="imaging")
+    card, _ = registry.resolve(model, modality="imaging")
     if card.placement != "lambda":
         # Never run a model here that its card places on SageMaker (size, GPU): say so instead.
         raise NotConfigured(f"model '{card.name}' runs on SageMaker; imaging offload is not offered yet")
-    imaging = ImagingModel(registry.load(name, modality="imaging"))
-    metrics.add_dimension(name="model", value=imaging.card.name)
-    metrics.add_dimension(name="model_version", value=imaging.card.version)
+    imaging = ImagingModel(registry.load(card.name, modality="imaging"))
+    model_dimensions(imaging.card.name, imaging.card.version)
     spec = imaging.spec
 
     decoded = decode(
@@ -147,21 +144,14 @@ def predict_image(
         max_pixels=spec.max_pixels,
         reduce_to=2 * max(spec.height, spec.width),
     )
-    t_decoded = time.perf_counter()
+    clock.lap("decode")
     x = imaging.prepare(decoded)
-    t_prepared = time.perf_counter()
+    clock.lap("preprocess")
     prediction, probs = imaging.predict(x, decoded.warnings)
-    t_predicted = time.perf_counter()
+    clock.lap("inference")
     explanations = [imaging.explain(x, probs)] if explain else []
-    t_done = time.perf_counter()
-
-    timing = {
-        "decode": (t_decoded - started) * 1000,
-        "preprocess": (t_prepared - t_decoded) * 1000,
-        "inference": (t_predicted - t_prepared) * 1000,
-        "explain": (t_done - t_predicted) * 1000,
-        "total": (t_done - started) * 1000,
-    }
+    clock.lap("explain")
+    timing = clock.timing_ms()
     record_prediction(
         "imaging prediction",
         count=1,
@@ -181,7 +171,7 @@ def predict_image(
     body |= {
         "predictions": [prediction],
         "explanations": explanations,
-        "timing_ms": {k: round(v, 3) for k, v in timing.items()},
+        "timing_ms": timing,
         "intended_use": imaging.card.intended_use,
     }
     return body

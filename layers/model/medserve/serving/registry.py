@@ -272,14 +272,20 @@ class Registry:
         return candidates[0]
 
     # -- loading ------------------------------------------------------------------------------
-    def resolve(self, name: str, modality: str | None = None) -> tuple[ModelCard, Source]:
-        """The card a name serves (no download, no session): enough to validate and route."""
+    def resolve(self, name: str | None, modality: str | None = None) -> tuple[ModelCard, Source]:
+        """The card a name serves (no download, no session): enough to validate and route. No name:
+        the modality's default model."""
+        if name is None:
+            if modality is None:
+                raise ModelNotFound("no model named and no modality to choose a default for")
+            name = self.default_name(modality)
         card, source = self.card(name)
         if modality is not None and card.modality != modality:
             raise ModelNotFound(f"model '{name}' is a {card.modality} model, not a {modality} one")
         return card, source
 
-    def load(self, name: str, modality: str | None = None) -> LoadedModel:
+    def load(self, name: str | None, modality: str | None = None) -> LoadedModel:
+        """The model ``name`` (None: the modality's default) with a verified artifact and its session."""
         card, source = self.resolve(name, modality)
         path = self._artifact(card, source)
         files = {card.artifact.file: path}

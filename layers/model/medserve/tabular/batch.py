@@ -15,14 +15,14 @@ import csv
 import io
 import json
 import re
-import time
 from typing import Any
 
 import numpy as np
 
 from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from medserve.services import get_services
-from medserve.tabular.model import TabularModel, validate_record
+from medserve.observability import Stopwatch
+from medserve.tabular import predict as tabular
+from medserve.tabular.model import validate_record
 from medserve.triggers.s3 import S3Upload
 
 MAX_ROWS = 100_000
@@ -91,10 +91,8 @@ def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
 
 
 def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
-    started = time.perf_counter()
-    registry = get_services().registry
-    name = upload.metadata.get("model") or registry.default_name("tabular")
-    model = TabularModel(registry.load(name, modality="tabular"))
+    clock = Stopwatch()
+    model = tabular.load(upload.metadata.get("model") or None)
     explain = upload.metadata.get("explain", "").lower() in {"1", "true", "yes"}
 
     results: list[dict[str, Any]] = []
@@ -125,9 +123,9 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
         x = np.asarray(valid_rows, dtype=np.float64)
         for start in range(0, len(x), _CHUNK):
             chunk = x[start : start + _CHUNK]
-            predictions = model.predict(chunk, warnings[start : start + _CHUNK])
-            explanations = model.explain(chunk) if explain else [None] * len(chunk)
-            for offset, (pred, expl) in enumerate(zip(predictions, explanations, strict=True)):
+            scored = tabular.score(model, chunk, warnings[start : start + _CHUNK], explain=explain)
+            explanations = scored.explanations or [None] * len(chunk)
+            for offset, (pred, expl) in enumerate(zip(scored.predictions, explanations, strict=True)):
                 entry = results[valid_at[start + offset]]
                 pred.pop("index")
                 entry["prediction"] = pred
@@ -141,6 +139,6 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
         "placement": model.card.placement,
         "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
         "results": results,
-        "timing_ms": {"total": round((time.perf_counter() - started) * 1000, 3)},
+        "timing_ms": clock.timing_ms(),
         "intended_use": model.card.intended_use,
     }

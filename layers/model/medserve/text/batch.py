@@ -9,13 +9,12 @@ Anything else (another suffix, not UTF-8, too long, an unknown mode) gives ``<ke
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from medserve.services import get_services
+from medserve.observability import Stopwatch
 from medserve.text import deid as phi
-from medserve.text.classifier import TextClassifier
+from medserve.text.predict import deidentify_note, load_classifier
 from medserve.triggers.s3 import S3Upload
 
 # One invocation has 120 s: the rules take ~5 ms per 1,000 characters, the encoder ~0.1 s per 1,000.
@@ -24,7 +23,7 @@ _TRUE = {"1", "true", "yes"}
 
 
 def score_text_file(upload: S3Upload) -> dict[str, Any]:
-    started = time.perf_counter()
+    clock = Stopwatch()
     if not upload.key.lower().endswith(".txt"):
         raise UnsupportedMediaType("text uploads must be UTF-8 .txt files, one note per file")
     try:
@@ -39,21 +38,12 @@ def score_text_file(upload: S3Upload) -> dict[str, Any]:
             "unknown de-identification mode",
             [{"field": "x-amz-meta-mode", "issue": "not tag, mask or surrogate"}],
         )
-    result = phi.deidentify(text, mode)  # type: ignore[arg-type]
-    body: dict[str, Any] = {
-        "method": {"name": "phi-rules", "version": phi.VERSION},
-        "mode": mode,
-        "characters": len(text),
-        "entities": [e.as_dict() for e in result.entities],
-        "redacted_text": result.redacted_text,
-    }
+    body: dict[str, Any] = {"characters": len(text), **deidentify_note(text, mode)}  # type: ignore[arg-type]
     if upload.metadata.get("predict", "").lower() in _TRUE and text.strip():
-        registry = get_services().registry
-        name = upload.metadata.get("model") or registry.default_name("text")
-        model = TextClassifier.load(registry, name)
+        model = load_classifier(upload.metadata.get("model") or None)
         prediction, _, _ = model.predict(text, max_characters=MAX_S3_CHARACTERS)
         body["model"] = model.loaded.envelope()
         body["prediction"] = prediction
         body["intended_use"] = model.card.intended_use
-    body["timing_ms"] = {"total": round((time.perf_counter() - started) * 1000, 3)}
+    body["timing_ms"] = clock.timing_ms()
     return body

@@ -181,8 +181,9 @@ class TextClassifier:
         self.labels = list(self.card.outputs.labels)
 
     @classmethod
-    def load(cls, registry: Registry, name: str) -> TextClassifier:
-        """From the registry; tokenizer and head are cached with the encoder session."""
+    def load(cls, registry: Registry, name: str | None) -> TextClassifier:
+        """From the registry (None: the default text model); tokenizer and head are cached with the
+        encoder session."""
         loaded = registry.load(name, modality="text")
         card = loaded.card
         preprocessing = card.preprocessing
