@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from medserve.services import get_services
-from medserve.text.classifier import TextClassifier
 from medserve.text import deid as phi
+from medserve.text.classifier import TextClassifier
 
 __all__ = ["DEID_METHOD", "deidentify_note", "load_classifier"]
 
