@@ -7,20 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.api import create_app
 from medserve.api.tabular import router as tabular_router
-from medserve.observability import logger, metrics, tracer
+from medserve.observability import instrumented
 from medserve.tabular.batch import score_tabular_file
 from medserve.triggers.s3 import is_s3_event, process_s3_event
 
 app = create_app(tabular_router)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@instrumented()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_s3_event(event):
         return process_s3_event(event, context, modality="tabular", score_file=score_tabular_file)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "medserve"
+Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=SERVICE, service=SERVICE)
@@ -60,6 +62,23 @@ def model_dimensions(name: str, version: str) -> None:
     metrics.add_dimension(name="model_version", value=version)
 
 
+def instrumented(*, http: bool = True) -> Callable[[Handler], Handler]:
+    """The one decorator stack of every function's handler: the invocation's context in each log
+    line (correlated by the API request id when ``http``), one trace segment without the response
+    (it carries patient-derived values), and the metrics flushed with the cold-start metric. Events
+    are never logged."""
+    from aws_lambda_powertools.logging import correlation_paths
+
+    correlation = correlation_paths.API_GATEWAY_HTTP if http else None
+
+    def wrap(handler: Handler) -> Handler:
+        handler = metrics.log_metrics(capture_cold_start_metric=True)(handler)
+        handler = tracer.capture_lambda_handler(capture_response=False)(handler)
+        return logger.inject_lambda_context(correlation_id_path=correlation, log_event=False)(handler)
+
+    return wrap
+
+
 def record_prediction(message: str, *, count: int, total_ms: float, **fields: Any) -> None:
     """The metrics and the one log line of a served request: ``fields`` are names, counts and
     flags (model, version, explain, ...), never patient values."""
@@ -68,4 +87,13 @@ def record_prediction(message: str, *, count: int, total_ms: float, **fields: An
     logger.info(message, extra={**fields, "total_ms": round(total_ms, 3)})
 
 
-__all__ = ["MetricUnit", "Stopwatch", "logger", "metrics", "model_dimensions", "record_prediction", "tracer"]
+__all__ = [
+    "MetricUnit",
+    "Stopwatch",
+    "instrumented",
+    "logger",
+    "metrics",
+    "model_dimensions",
+    "record_prediction",
+    "tracer",
+]
