@@ -26,6 +26,7 @@ import onnx
 import skl2onnx
 import sklearn
 from skl2onnx import to_onnx
+from sklearn.covariance import LedoitWolf
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -50,6 +51,11 @@ SEED = 20261122
 TEST_SIZE = 0.25
 TARGET_SENSITIVITY = 0.97  # screening use: missing a malignancy costs more than a false alarm
 LABELS = ["benign", "malignant"]
+# OOD: the threshold is this percentile of out-of-fold training distances; a feature further than
+# RANGE_MARGIN x (its training range's width) outside that range is out of distribution too.
+OOD_PERCENTILE = 97.5
+RANGE_MARGIN = 0.25
+OOD_FILE = "ood.json"
 
 # WDBC features are computed from a digitised image of a fine-needle aspirate; lengths are in the
 # image's pixel units (the dataset does not calibrate them to micrometres).
@@ -109,13 +115,60 @@ def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return 0.05
 
 
-def build(out: Path) -> dict:
+def split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x_train, x_test, y_train, y_test: the fixed stratified split (the test part is held out)."""
     data = load_breast_cancer()
     x = data.data.astype(np.float64)
     y = (data.target == 0).astype(int)  # sklearn codes malignant as 0; our positive class is malignant
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=TEST_SIZE, stratify=y, random_state=SEED
-    )
+    return tuple(train_test_split(x, y, test_size=TEST_SIZE, stratify=y, random_state=SEED))  # type: ignore[return-value]
+
+
+def _mahalanobis_fit(z: np.ndarray) -> LedoitWolf:
+    # Ledoit-Wolf shrinkage: 30 strongly collinear features (radius, perimeter, area) make the plain
+    # sample covariance nearly singular; the shrunk one has a stable inverse.
+    return LedoitWolf().fit(z)
+
+
+def ood_statistics(x_train: np.ndarray, y_train: np.ndarray) -> tuple[dict, float]:
+    """The statistics file (standardisation, mean, precision) and the threshold: the
+    OOD_PERCENTILE-th percentile of 5-fold out-of-fold distances on the training split (each row
+    scored by a fit that did not see it, as a new case would be)."""
+    center, scale = x_train.mean(axis=0), x_train.std(axis=0)
+    z = (x_train - center) / scale
+    oof = np.empty(len(z))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    for fit_rows, score_rows in folds.split(z, y_train):
+        oof[score_rows] = np.sqrt(_mahalanobis_fit(z[fit_rows]).mahalanobis(z[score_rows]))
+    fit = _mahalanobis_fit(z)
+    statistics = {
+        "method": "mahalanobis",
+        "space": "standardised features ((x - center) / scale), Ledoit-Wolf shrunk covariance",
+        "features": [feature_name(n) for n in load_breast_cancer().feature_names],
+        "center": [round(float(v), 10) for v in center],
+        "scale": [round(float(v), 10) for v in scale],
+        "mean": [round(float(v), 10) for v in fit.location_],
+        "precision": [[round(float(v), 10) for v in row] for row in fit.precision_],
+        "shrinkage": round(float(fit.shrinkage_), 6),
+    }
+    return statistics, round(float(np.percentile(oof, OOD_PERCENTILE)), 4)
+
+
+def ood_flags(statistics: dict, threshold: float, x: np.ndarray, x_train: np.ndarray) -> np.ndarray:
+    """True where a row is out of distribution: distance above the threshold, or a feature beyond
+    its training range widened by RANGE_MARGIN (the rule medserve.tabular.model applies)."""
+    center, scale = np.asarray(statistics["center"]), np.asarray(statistics["scale"])
+    d = (x - center) / scale - np.asarray(statistics["mean"])
+    distance = np.sqrt(np.einsum("ij,jk,ik->i", d, np.asarray(statistics["precision"]), d))
+    lo, hi = x_train.min(axis=0), x_train.max(axis=0)
+    lo, hi = np.round(lo, 6), np.round(hi, 6)  # as the card states them
+    margin = RANGE_MARGIN * (hi - lo)
+    outside = ((x < lo - margin) | (x > hi + margin)).any(axis=1)
+    return (distance > threshold) | outside
+
+
+def build(out: Path) -> dict:
+    data = load_breast_cancer()
+    x_train, x_test, y_train, y_test = split()
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
     search = GridSearchCV(
         Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=10_000))]),
@@ -165,6 +218,11 @@ def build(out: Path) -> dict:
     (out / "model.onnx").write_bytes(model_bytes)
     onnx.checker.check_model(onx)
 
+    statistics, ood_threshold = ood_statistics(x_train, y_train)
+    ood_bytes = (json.dumps(statistics, indent=1) + "\n").encode()
+    (out / OOD_FILE).write_bytes(ood_bytes)
+    false_alarms = ood_flags(statistics, ood_threshold, x_test, x_train)
+
     input_name = onx.graph.input[0].name
     prob_name = next(o.name for o in onx.graph.output if o.name != "label")
     scaler = model.named_steps["scale"]
@@ -197,6 +255,9 @@ def build(out: Path) -> dict:
             "bytes": len(model_bytes),
             "opset": 17,
         },
+        "extra_artifacts": [
+            {"file": OOD_FILE, "sha256": hashlib.sha256(ood_bytes).hexdigest(), "bytes": len(ood_bytes)}
+        ],
         "inputs": {
             "tensor": input_name,
             "dtype": "float64",
@@ -232,10 +293,30 @@ def build(out: Path) -> dict:
             "max_evaluations": 8 * 30 + 1,
         },
         "metrics": metrics,
+        "intended_use_gate": {"tabular": {"outside_training_range": "flag"}},
+        "ood": {
+            "method": "mahalanobis+training-range",
+            "threshold": ood_threshold,
+            "percentile": OOD_PERCENTILE,
+            "false_alarm_rate": round(float(false_alarms.mean()), 4),
+            "policy": "flag",
+            "statistics": OOD_FILE,
+            "space": statistics["space"],
+            "training_range_margin": RANGE_MARGIN,
+            "calibration": {
+                "threshold_from": f"{OOD_PERCENTILE}th percentile of 5-fold out-of-fold distances on the "
+                f"training split (n={len(y_train)})",
+                "false_alarm_rate_on": f"the held-out test split (n={len(y_test)}): share scored out of "
+                "distribution (distance above the threshold, or a feature more than "
+                f"{RANGE_MARGIN} x its training range's width outside that range)",
+                "false_alarms": int(false_alarms.sum()),
+                "n_held_out": len(y_test),
+            },
+        },
         "training_data": {
             "name": "Wisconsin Diagnostic Breast Cancer (WDBC)",
             "source": "scikit-learn sklearn.datasets.load_breast_cancer (UCI ML repository copy)",
-            "n_total": len(y),
+            "n_total": len(y_train) + len(y_test),
             "n_train": len(y_train),
             "n_test": len(y_test),
             "positive_fraction_train": round(float(y_train.mean()), 4),

@@ -71,6 +71,14 @@ class InvalidInput(MedserveError):
     status, code = 422, "INVALID_INPUT"
 
 
+class OutOfScope(MedserveError):
+    """A valid input outside the model's intended use (its card's ``intended_use_gate``) or, under
+    an ``ood.policy`` of ``refuse``, outside its training distribution. The message names the
+    reason in defined terms (a DICOM defined term, a card feature, a limit), never a free-text value."""
+
+    status, code = 422, "OUT_OF_SCOPE"
+
+
 class UpstreamError(MedserveError):
     """An AWS dependency (S3, DynamoDB, SageMaker) failed: the one legitimate 5xx family."""
 

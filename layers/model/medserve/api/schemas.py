@@ -66,12 +66,29 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+class OodOut(BaseModel):
+    """How far the input lies from the model's training data (docs/ood.md)."""
+
+    score: float | None = Field(description="higher = further from the training data; null: not calibrated")
+    threshold: float | None = Field(description="scores above it are out of distribution")
+    in_distribution: bool | None
+    method: str = Field(examples=["mahalanobis", "max-cosine-centroid", "none"])
+
+
+class PredictionOut(BaseModel):
+    model_config = ConfigDict(extra="allow")  # modality-specific fields (probability, warnings, ...)
+
+    label: str
+    probabilities: dict[str, float] = Field(description="{label: p}, summing to 1")
+    ood: OodOut
+
+
 class PredictEnvelope(BaseModel):
     request_id: str
     model: ModelRefOut
     placement: Literal["lambda", "sagemaker-realtime", "sagemaker-async"] = "lambda"
     ran_on: dict[str, Any] = Field(default_factory=dict, description="placement, endpoint and why")
-    predictions: list[dict[str, Any]]
+    predictions: list[PredictionOut]
     explanations: list[dict[str, Any]] = Field(default_factory=list)
     timing_ms: dict[str, float]
     intended_use: str

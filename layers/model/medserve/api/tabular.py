@@ -23,7 +23,7 @@ from medserve.security.auth import caller
 from medserve.services import get_services
 from medserve.serving import offload
 from medserve.tabular import predict as tabular
-from medserve.tabular.model import validate_records
+from medserve.tabular.model import refuse_out_of_scope, validate_records
 from medserve.triggers import async_jobs as offload_jobs
 
 router = APIGatewayHttpRouter()
@@ -34,7 +34,7 @@ _ERRORS = {
     404: "unknown model",
     413: "too many records",
     415: "not application/json",
-    422: "invalid records",
+    422: "invalid records (INVALID_INPUT) or records outside the model's intended use (OUT_OF_SCOPE)",
     429: "the model endpoint is throttling",
     502: "an upstream (S3, SageMaker) failed",
     503: "the model's SageMaker endpoint is not configured",
@@ -78,6 +78,7 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
             model, validated.matrix, validated.warnings, explain=request.explain, clock=clock
         )
         predictions, explanations = scored.predictions, scored.explanations
+        refuse_out_of_scope(card, validated.matrix, [p["ood"] for p in predictions])
     elif where.placement == "sagemaker-realtime":
         answer = _endpoint_answer(services.sagemaker.invoke(where.endpoint or "", endpoint_body))
         model_ref, predictions, explanations = answer["model"], answer["predictions"], answer["explanations"]

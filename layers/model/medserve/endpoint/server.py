@@ -28,7 +28,7 @@ from medserve.observability import logger
 from medserve.serving.cards import load_card
 from medserve.serving.registry import LoadedModel
 from medserve.serving.runtime import create_session, execution_providers, sha256_file
-from medserve.tabular.model import TabularModel, validate_records
+from medserve.tabular.model import TabularModel, refuse_out_of_scope, validate_records
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 MAX_BODY_BYTES = 1024 * 1024 * 1024  # async invocations may carry up to 1 GB
@@ -39,12 +39,16 @@ class EndpointModel:
 
     def __init__(self, model_dir: Path, threads: int | None = None) -> None:
         card = load_card(model_dir)
-        artifact = model_dir / card.artifact.file
-        if sha256_file(artifact) != card.artifact.sha256:
-            raise ModelIntegrityError(f"model '{card.name}' in {model_dir} failed its integrity check")
+        files = {}
+        for spec in card.artifacts():  # the ONNX file and its companions (e.g. the OOD statistics)
+            path = model_dir / spec.file
+            if not path.is_file() or sha256_file(path) != spec.sha256:
+                raise ModelIntegrityError(f"model '{card.name}' in {model_dir} failed its integrity check")
+            files[spec.file] = path
+        artifact = files[card.artifact.file]
         providers = execution_providers()
         session = create_session(artifact, threads, providers=providers)
-        self.loaded = LoadedModel(card=card, source="endpoint", session=session)
+        self.loaded = LoadedModel(card=card, source="endpoint", session=session, files=files)
         self.card = card
         self.providers = session.get_providers()
 
@@ -61,6 +65,7 @@ class EndpointModel:
             model = TabularModel(self.loaded)
             validated = validate_records(self.card, records)
             predictions = model.predict(validated.matrix, validated.warnings)
+            refuse_out_of_scope(self.card, validated.matrix, [p["ood"] for p in predictions])
             explanations = model.explain(validated.matrix) if payload.get("explain") is True else []
         else:
             raise UnsupportedMediaType(f"this container does not serve {self.card.modality} models yet")

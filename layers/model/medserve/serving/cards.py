@@ -112,6 +112,100 @@ class ExplanationSpec(_Card):
         return self
 
 
+class ImagingGate(_Card):
+    """What an imaging model accepts, checked after decoding and before the model runs (422
+    ``OUT_OF_SCOPE`` outside it). DICOM values are compared as DICOM defined terms; a list left out
+    (None) accepts anything. MONAI Deploy's series selector rules gate on the same attributes."""
+
+    modalities: list[str] | None = Field(
+        default=None, description="accepted DICOM Modality (0008,0060) defined terms, e.g. CR, DX"
+    )
+    body_parts: list[str] | None = Field(
+        default=None, description="accepted DICOM BodyPartExamined (0018,0015) defined terms, e.g. CHEST"
+    )
+    body_part_required: bool = Field(
+        default=False, description="refuse DICOM files without BodyPartExamined (many radiographs omit it)"
+    )
+    photometric_interpretations: list[str] | None = Field(
+        default=None, description="accepted DICOM PhotometricInterpretation defined terms"
+    )
+    pixel_spacing_mm: tuple[float, float] | None = Field(
+        default=None,
+        description="inclusive range of the row/column spacing (PixelSpacing, else ImagerPixelSpacing), "
+        "mm; files stating neither are accepted",
+    )
+    min_side_px: int = Field(default=1, ge=1, description="smallest accepted image side (rows or columns)")
+    max_side_px: int = Field(default=65_535, ge=1, description="largest accepted image side")
+    plain_images: bool = Field(
+        default=True, description="whether PNG and JPEG files (no DICOM header) are accepted"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ImagingGate:
+        if self.pixel_spacing_mm is not None and not 0 < self.pixel_spacing_mm[0] <= self.pixel_spacing_mm[1]:
+            raise ValueError("pixel_spacing_mm must satisfy 0 < low <= high")
+        if self.min_side_px > self.max_side_px:
+            raise ValueError("min_side_px must not exceed max_side_px")
+        return self
+
+
+class TextGate(_Card):
+    """What a text model accepts. The language check is deliberately cheap (no language model):
+    the share of letters that are Latin (A-Z, a-z and Latin-1/Latin Extended letters), and, for
+    notes of at least ``stopword_min_words`` words, the share of words that are common function
+    words of the language (``medserve.text.scope``)."""
+
+    languages: list[Literal["en"]] = Field(default_factory=lambda: ["en"])
+    min_words: int = Field(default=1, ge=1, description="fewer words (letter runs) is out of scope")
+    max_characters: int | None = Field(default=None, ge=1, description="more characters is out of scope")
+    min_latin_letter_share: float = Field(default=0.9, ge=0.0, le=1.0)
+    min_stopword_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    stopword_min_words: int = Field(default=12, ge=1)
+
+
+class TabularGate(_Card):
+    """Tabular models are gated by each feature's ``valid_range`` (always refused: INVALID_INPUT);
+    ``training_range`` outside values are flagged by default, refused (OUT_OF_SCOPE) with ``refuse``."""
+
+    outside_training_range: Literal["flag", "refuse"] = "flag"
+
+
+class IntendedUseGate(_Card):
+    imaging: ImagingGate | None = None
+    text: TextGate | None = None
+    tabular: TabularGate | None = None
+
+
+class OodSpec(_Card):
+    """The out-of-distribution score every prediction carries (``predictions[].ood``).
+
+    ``score`` > ``threshold`` means out of distribution. The threshold is the ``percentile`` of
+    the scores of in-distribution calibration data; ``false_alarm_rate`` is the share of held-out
+    in-distribution inputs scored above it. ``statistics`` names the extra artifact holding what
+    the score needs (a JSON file: mean and precision matrix, or class centroids).
+    """
+
+    method: str = Field(description="e.g. mahalanobis, max-cosine-centroid")
+    threshold: float
+    percentile: float = Field(gt=0.0, le=100.0)
+    false_alarm_rate: float = Field(ge=0.0, le=1.0, description="on held-out in-distribution data")
+    policy: Literal["flag", "refuse"] = Field(
+        default="flag", description="flag: in_distribution=false in the answer; refuse: 422 OUT_OF_SCOPE"
+    )
+    statistics: str = Field(description="file name of the statistics artifact (in extra_artifacts)")
+    space: str = Field(default="", description="what the score is computed on")
+    embedding_output: str | None = Field(
+        default=None, description="the ONNX output holding the embedding (imaging models)"
+    )
+    training_range_margin: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="tabular: a feature beyond its training_range widened by this share of the range's "
+        "width is out of distribution too",
+    )
+    calibration: dict = Field(default_factory=dict, description="data and split the threshold comes from")
+
+
 class ArtifactSpec(_Card):
     # A plain file name: it becomes an S3 key and a path under the /tmp cache.
     file: str = Field(default=MODEL_FILE, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -139,6 +233,10 @@ class ModelCard(_Card):
     explanation: ExplanationSpec | None = None
     metrics: dict = Field(default_factory=dict)
     training_data: dict = Field(default_factory=dict)
+    intended_use_gate: IntendedUseGate | None = Field(
+        default=None, description="inputs outside it are refused with 422 OUT_OF_SCOPE"
+    )
+    ood: OodSpec | None = Field(default=None, description="the out-of-distribution score and its threshold")
 
     @model_validator(mode="after")
     def _tabular_needs_features(self) -> ModelCard:
@@ -162,6 +260,12 @@ class ModelCard(_Card):
         files = [self.artifact.file, *(a.file for a in self.extra_artifacts)]
         if len(set(files)) != len(files) or CARD_FILE in files:
             raise ValueError("artifact files must be distinct and must not be the card itself")
+        return self
+
+    @model_validator(mode="after")
+    def _ood_statistics_shipped(self) -> ModelCard:
+        if self.ood is not None and self.ood.statistics not in {a.file for a in self.extra_artifacts}:
+            raise ValueError("ood.statistics must name one of extra_artifacts")
         return self
 
     def artifacts(self) -> list[ArtifactSpec]:

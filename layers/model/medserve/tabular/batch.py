@@ -22,7 +22,7 @@ import numpy as np
 from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from medserve.observability import Stopwatch
 from medserve.tabular import predict as tabular
-from medserve.tabular.model import validate_record
+from medserve.tabular.model import scope_issues, validate_record
 from medserve.triggers.s3 import S3Upload
 
 MAX_ROWS = 100_000
@@ -124,9 +124,17 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
         for start in range(0, len(x), _CHUNK):
             chunk = x[start : start + _CHUNK]
             scored = tabular.score(model, chunk, warnings[start : start + _CHUNK], explain=explain)
+            out_of_scope = scope_issues(model.card, chunk, [p["ood"] for p in scored.predictions])
             explanations = scored.explanations or [None] * len(chunk)
             for offset, (pred, expl) in enumerate(zip(scored.predictions, explanations, strict=True)):
                 entry = results[valid_at[start + offset]]
+                if out_of_scope[offset]:
+                    entry["error"] = {
+                        "code": "OUT_OF_SCOPE",
+                        "message": "the row is outside the model's intended use",
+                        "details": [i.as_detail() for i in out_of_scope[offset]],
+                    }
+                    continue
                 pred.pop("index")
                 entry["prediction"] = pred
                 if expl is not None:

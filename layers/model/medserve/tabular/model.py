@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from medserve.errors import InvalidInput, PayloadTooLarge
+from medserve.errors import InvalidInput, OutOfScope, PayloadTooLarge
 from medserve.serving.cards import ModelCard
+from medserve.serving.ood import NOT_CALIBRATED, scorer_for
 from medserve.serving.registry import LoadedModel
 from medserve.tabular.shapley import log_odds, shapley
 
@@ -29,12 +30,15 @@ class Issue:
     issue: str
     record: int | None = None
     valid_range: tuple[float, float] | None = None
+    training_range: tuple[float, float] | None = None
 
     def as_detail(self) -> dict[str, Any]:
         path = self.field if self.record is None else f"records[{self.record}].{self.field}"
         detail: dict[str, Any] = {"field": path, "issue": self.issue}
         if self.valid_range is not None:
             detail["valid_range"] = list(self.valid_range)
+        if self.training_range is not None:
+            detail["training_range"] = list(self.training_range)
         return detail
 
 
@@ -150,6 +154,46 @@ def validate_records(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> V
     return ValidatedRecords(np.asarray(rows, dtype=np.float64), warnings)
 
 
+def scope_issues(card: ModelCard, x: np.ndarray, oods: list[dict[str, Any]]) -> list[list[Issue]]:
+    """Per record, why it is outside the model's intended use: a feature outside its training
+    range when the card's gate refuses those, or out of distribution under an ``ood.policy`` of
+    ``refuse``. Empty lists for records in scope (the usual case: both default to flag)."""
+    gate = card.intended_use_gate.tabular if card.intended_use_gate else None
+    refuse_range = gate is not None and gate.outside_training_range == "refuse"
+    refuse_ood = card.ood is not None and card.ood.policy == "refuse"
+    issues: list[list[Issue]] = [[] for _ in range(len(x))]
+    if refuse_range:
+        for spec_index, spec in enumerate(card.inputs.features):
+            if spec.training_range is None:
+                continue
+            lo, hi = spec.training_range
+            for i in np.flatnonzero((x[:, spec_index] < lo) | (x[:, spec_index] > hi)):
+                issue = Issue(spec.name, "outside the training range", training_range=spec.training_range)
+                issues[i].append(issue)
+    if refuse_ood:
+        for i, ood in enumerate(oods):
+            if ood.get("in_distribution") is False:
+                issue = Issue("record", f"out of distribution ({ood['method']} above its threshold)")
+                issues[i].append(issue)
+    return issues
+
+
+def refuse_out_of_scope(card: ModelCard, x: np.ndarray, oods: list[dict[str, Any]]) -> None:
+    """422 OUT_OF_SCOPE naming each record and feature outside the intended use (no values)."""
+    per_record = scope_issues(card, x, oods)
+    details = [
+        {**issue.as_detail(), "field": f"records[{i}].{issue.field}"}
+        for i, issues in enumerate(per_record)
+        for issue in issues
+    ]
+    if details:
+        records = sum(1 for issues in per_record if issues)
+        raise OutOfScope(
+            f"{records} record(s) outside the intended use of model '{card.name}'",
+            details[:MAX_ISSUES_REPORTED],
+        )
+
+
 class TabularModel:
     """A loaded binary classifier with its card: scores, labels and Shapley contributions."""
 
@@ -161,6 +205,27 @@ class TabularModel:
             self.card.outputs.positive_label or self.card.outputs.labels[-1]
         )
         self._baseline = np.array([f.baseline for f in self.card.inputs.features], dtype=np.float64)
+        self._ood = scorer_for(loaded)
+        lo, hi = _bounds(self.card, "training_range")
+        margin = (self.card.ood.training_range_margin if self.card.ood else None) or 0.0
+        width = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
+        self._ood_range = (lo - margin * width, hi + margin * width)
+
+    def ood(self, x: np.ndarray) -> list[dict[str, Any]]:
+        """The ``ood`` block of each record: Mahalanobis distance in standardised feature space,
+        and the training-range check (a feature beyond its widened training range)."""
+        if self._ood is None:
+            return [dict(NOT_CALIBRATED) for _ in range(len(x))]
+        scores = self._ood.scores(x)
+        outside = (x < self._ood_range[0]) | (x > self._ood_range[1])
+        names = self.card.feature_names
+        blocks = []
+        for score, row in zip(scores, outside, strict=True):
+            block = self._ood.verdict(score, also_outside=bool(row.any()))
+            if row.any():
+                block["outside_training_range"] = [names[j] for j in np.flatnonzero(row)]
+            blocks.append(block)
+        return blocks
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(n, n_labels) class probabilities, one ``session.run``."""
@@ -175,6 +240,7 @@ class TabularModel:
 
     def predict(self, x: np.ndarray, warnings: list[list[str]] | None = None) -> list[dict[str, Any]]:
         probs = self.probabilities(x)
+        oods = self.ood(x)
         labels = self.card.outputs.labels
         threshold = self.card.outputs.decision_threshold
         predictions = []
@@ -189,6 +255,7 @@ class TabularModel:
             }
             if warnings and warnings[i]:
                 item["warnings"] = warnings[i]
+            item["ood"] = oods[i]
             predictions.append(item)
         return predictions
 
