@@ -59,6 +59,12 @@ class NotConfigured(MedserveError):
     status, code = 503, "NOT_CONFIGURED"
 
 
+class NotAcceptable(MedserveError):
+    """The caller's ``Accept`` (or ``_format``) allows none of the media types the route answers."""
+
+    status, code = 406, "NOT_ACCEPTABLE"
+
+
 class PayloadTooLarge(MedserveError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from medserve.api import common
-from medserve.api.responses import error_envelope, event_request_id, register_error_handlers
+from medserve.api.responses import error_body, event_request_id, register_error_handlers
 from medserve.errors import MedserveError, UpstreamError
 from medserve.security import audit
 from medserve.security.auth import OPEN_ROUTES, Principal, authorize, caller, www_authenticate
@@ -55,11 +55,11 @@ def _audited(
 
 def _error(event: Mapping[str, Any], context: Any, error: MedserveError) -> dict[str, Any]:
     """An error answered outside the resolver (refused before routing, or unauditable after)."""
-    headers = {"Content-Type": content_types.APPLICATION_JSON}
+    content_type, body = error_body(event, event_request_id(event, context), error)
+    headers = {"Content-Type": content_type}
     challenge = www_authenticate(error.status)
     if challenge:
         headers["WWW-Authenticate"] = challenge
-    body = error_envelope(event_request_id(event, context), error)
     return {
         "statusCode": error.status,
         "headers": headers,

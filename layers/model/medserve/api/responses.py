@@ -1,5 +1,9 @@
 """Success and error envelopes, and the single place exceptions become HTTP responses.
 
+A prediction route answers in the format the caller negotiated (:func:`negotiated`: medserve
+JSON, FHIR, or a DICOM SR); its errors are OperationOutcomes when the caller asked for FHIR
+(:func:`error_body`, used by the resolver's handlers and by ``medserve.api``'s own catch point).
+
 Exceptions never reach the caller as text: a ``MedserveError`` maps to its status and code with a
 message we wrote; anything else is a 500 with a generic message, logged by type and stack frames
 only (an exception's message may quote the input it choked on).
@@ -19,7 +23,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from medserve.errors import InvalidInput, MalformedRequest, MedserveError, RouteNotFound, UnsupportedMediaType
+from medserve.interop import fhir
+from medserve.interop.negotiation import FHIR_CONTENT_TYPE, JSON, requested, wants_fhir
 from medserve.observability import MetricUnit, logger, metrics
+
+# The routes that negotiate (Accept / _format): their errors follow the caller's choice too.
+NEGOTIATED_ROUTES = frozenset({"/v1/tabular/predict", "/v1/imaging/predict", "/v1/text/predict"})
 
 
 def request_id(app: APIGatewayHttpResolver) -> str:
@@ -42,6 +51,56 @@ def json_response(status: int, body: dict[str, Any]) -> Response:
     )
 
 
+def fhir_response(status: int, resource: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """A FHIR R4 resource (Bundle, OperationOutcome) as ``application/fhir+json; fhirVersion=4.0``."""
+    return Response(
+        status_code=status,
+        content_type=FHIR_CONTENT_TYPE,
+        body=json.dumps(resource, allow_nan=False, separators=(",", ":")),
+        headers=headers,
+    )
+
+
+def _headers_and_query(event: Any) -> tuple[dict[str, str], dict[str, str]]:
+    raw = getattr(event, "raw_event", event) or {}
+    return raw.get("headers") or {}, raw.get("queryStringParameters") or {}
+
+
+def negotiated(app: Any, offers: tuple[str, ...]) -> str:
+    """The media type this request asked for among ``offers`` (JSON first); 406 when none."""
+    headers, query = _headers_and_query(app.current_event)
+    return requested(headers, query, offers)
+
+
+def negotiation_check(offers: tuple[str, ...]) -> Any:
+    """A route middleware answering 406 before the body is parsed (``offers``: every media type
+    the route can answer; a route that learns more later, as imaging, negotiates again)."""
+
+    def check(app: Any, next_middleware: Any) -> Any:
+        negotiated(app, offers)
+        return next_middleware(app)
+
+    return check
+
+
+def _asks_fhir(event: Any) -> bool:
+    raw = getattr(event, "raw_event", event) or {}
+    path = raw.get("rawPath") or ((raw.get("requestContext") or {}).get("http") or {}).get("path")
+    if path not in NEGOTIATED_ROUTES:
+        return False
+    headers, query = _headers_and_query(event)
+    return wants_fhir(headers, query)
+
+
+def error_body(event: Any, rid: str, error: MedserveError) -> tuple[str, dict[str, Any]]:
+    """Content type and body of an error answer: the envelope, or an OperationOutcome when the
+    caller asked a negotiating route for FHIR."""
+    envelope = error_envelope(rid, error)
+    if _asks_fhir(event):
+        return FHIR_CONTENT_TYPE, fhir.operation_outcome(rid, error)
+    return JSON, envelope
+
+
 def error_envelope(rid: str, error: MedserveError) -> dict[str, Any]:
     """The contract's error envelope for ``error``, counted and logged (status and code only)."""
     kind = "ClientErrors" if error.status < 500 else "ServerErrors"
@@ -57,7 +116,12 @@ def error_envelope(rid: str, error: MedserveError) -> dict[str, Any]:
 
 
 def error_response(app: APIGatewayHttpResolver, error: MedserveError) -> Response:
-    return json_response(error.status, error_envelope(request_id(app), error))
+    content_type, body = error_body(app.current_event, request_id(app), error)
+    return Response(
+        status_code=error.status,
+        content_type=content_type,
+        body=json.dumps(body, allow_nan=False, separators=(",", ":")),
+    )
 
 
 def _from_validation(exc: RequestValidationError) -> MedserveError:
@@ -109,12 +173,11 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             "unhandled error",
             extra={"error_type": type(exc).__name__, "frames": traceback.format_tb(exc.__traceback__)},
         )
-        body = {
-            "request_id": request_id(app),
-            "error": {
-                "code": "INTERNAL",
-                "message": "internal error; quote the request_id to support",
-                "details": [],
-            },
+        error = {
+            "code": "INTERNAL",
+            "message": "internal error; quote the request_id to support",
+            "details": [],
         }
-        return json_response(500, body)
+        if _asks_fhir(app.current_event):
+            return fhir_response(500, fhir.operation_outcome(request_id(app), status=500, **error))
+        return json_response(500, {"request_id": request_id(app), "error": error})

@@ -16,12 +16,102 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from medserve.errors import InvalidInput
+from medserve.interop.fhir import Subject
 
 
 class _Wire(BaseModel):
     # strict: the published types are the accepted ones (lax pydantic took 0, 1 and "yes" for a bool).
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# A FHIR reference to the Patient or Group a result is about: relative ("Patient/123"), absolute
+# ("https://ehr.example/fhir/Patient/123") or a urn:uuid of a Bundle the caller is building.
+_SUBJECT_REFERENCE = (
+    r"^((https?://[^\s/]+(/[^\s/]+)*/)?(Patient|Group)/[A-Za-z0-9.-]{1,64}(/_history/[A-Za-z0-9.-]{1,64})?"
+    r"|urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
+
+
+class IdentifierIn(_Wire):
+    system: str = Field(min_length=1, max_length=1024, description="the identifier's namespace (a URI)")
+    value: str = Field(min_length=1, max_length=256)
+
+
+class SubjectIn(_Wire):
+    """Whom a record is about, for FHIR answers (``RiskAssessment.subject``): a reference or an
+    identifier, exactly one. Plain JSON answers ignore it (it is never echoed, logged or stored)."""
+
+    reference: str | None = Field(default=None, max_length=1024, pattern=_SUBJECT_REFERENCE)
+    identifier: IdentifierIn | None = None
+    display: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SubjectIn:
+        if (self.reference is None) == (self.identifier is None):
+            raise ValueError("give exactly one of reference and identifier")
+        return self
+
+    def subject(self) -> Subject:
+        identifier = self.identifier.model_dump() if self.identifier is not None else None
+        return Subject(reference=self.reference, identifier=identifier, display=self.display)
+
+    def __repr__(self) -> str:
+        return "SubjectIn(<redacted>)"  # an identifier is patient data
+
+    __str__ = __repr__
+
+
+SUBJECT = "subject"
+# Published by hand: pydantic's schema of SubjectIn would $ref definitions the document lacks.
+SUBJECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": SubjectIn.__doc__.split("\n\n")[0].strip() if SubjectIn.__doc__ else "",
+    "additionalProperties": False,
+    "properties": {
+        "reference": {"type": "string", "maxLength": 1024, "pattern": _SUBJECT_REFERENCE},
+        "identifier": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["system", "value"],
+            "properties": {
+                "system": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "value": {"type": "string", "minLength": 1, "maxLength": 256},
+            },
+        },
+        "display": {"type": "string", "maxLength": 256},
+    },
+    "oneOf": [{"required": ["reference"]}, {"required": ["identifier"]}],
+}
+
+
+def split_subjects(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Subject | None]]:
+    """The records without their optional ``subject`` key, and the subjects (None where absent).
+
+    422 naming ``records[i].subject`` for a subject that is not a reference or an identifier.
+    """
+    stripped: list[dict[str, Any]] = []
+    subjects: list[Subject | None] = []
+    issues: list[dict[str, Any]] = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or SUBJECT not in record:
+            stripped.append(record)
+            subjects.append(None)
+            continue
+        stripped.append({k: v for k, v in record.items() if k != SUBJECT})
+        try:
+            subjects.append(SubjectIn.model_validate(record[SUBJECT]).subject())
+        except ValidationError as e:
+            subjects.append(None)
+            for err in e.errors(include_input=False, include_url=False):
+                where = ".".join(str(p) for p in err.get("loc", ()))
+                field = f"records[{i}].{SUBJECT}" + (f".{where}" if where else "")
+                issues.append({"field": field, "issue": err.get("msg", "invalid")})
+    if issues:
+        raise InvalidInput("a record's subject is not a FHIR reference or identifier", issues)
+    return stripped, subjects
 
 
 class TabularPredictRequest(_Wire):
@@ -33,7 +123,14 @@ class TabularPredictRequest(_Wire):
         # (422 naming the record and field) whatever their shape.
         json_schema_extra={
             "minItems": 1,
-            "items": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "number"}},
+            "items": {
+                "type": "object",
+                "minProperties": 1,
+                "description": "feature name -> number; optionally `subject` (whom the record is about, "
+                "for FHIR answers: {reference} or {identifier: {system, value}})",
+                "properties": {SUBJECT: SUBJECT_SCHEMA},
+                "additionalProperties": {"type": "number"},
+            },
         },
     )
     explain: bool = Field(default=False, description="add per-feature Shapley contributions")
@@ -92,6 +189,21 @@ class PredictEnvelope(BaseModel):
     explanations: list[dict[str, Any]] = Field(default_factory=list)
     timing_ms: dict[str, float]
     intended_use: str
+
+
+# The FHIR answer a negotiating route documents beside its JSON (validated in the tests with
+# fhir.resources; no FHIR library ships in the layer).
+FHIR_CONTENT: dict[str, Any] = {
+    "application/fhir+json": {
+        "schema": {
+            "type": "object",
+            "description": "FHIR R4 Bundle (type collection) with AIAST-labelled results, Device, "
+            "DocumentReference (model card) and Provenance; see docs/fhir.md",
+            "required": ["resourceType"],
+            "properties": {"resourceType": {"type": "string", "enum": ["Bundle"]}},
+        }
+    }
+}
 
 
 class AcceptedJob(BaseModel):

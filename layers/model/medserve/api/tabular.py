@@ -8,16 +8,26 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from medserve.api.responses import json_response, request_id
+from medserve.api.responses import (
+    fhir_response,
+    json_response,
+    negotiated,
+    negotiation_check,
+    request_id,
+)
 from medserve.api.schemas import (
+    FHIR_CONTENT,
     JSON_BODY,
     AcceptedJob,
     PredictEnvelope,
     TabularPredictRequest,
     error_responses,
+    split_subjects,
 )
 from medserve.config import settings
 from medserve.errors import UpstreamError
+from medserve.interop import fhir
+from medserve.interop.negotiation import FHIR_JSON, JSON, include_inputs
 from medserve.observability import Stopwatch, logger, model_dimensions, record_prediction, tracer
 from medserve.security.auth import caller
 from medserve.services import get_services
@@ -27,11 +37,13 @@ from medserve.tabular.model import refuse_out_of_scope, validate_records
 from medserve.triggers import async_jobs as offload_jobs
 
 router = APIGatewayHttpRouter()
+OFFERS = (JSON, FHIR_JSON)
 
 
 _ERRORS = {
     400: "malformed JSON",
     404: "unknown model",
+    406: "the Accept header (or _format) allows neither JSON nor FHIR",
     413: "too many records",
     415: "not application/json",
     422: "invalid records (INVALID_INPUT) or records outside the model's intended use (OUT_OF_SCOPE)",
@@ -47,28 +59,35 @@ _ERRORS = {
     summary="risk prediction for tabular records",
     tags=["tabular"],
     responses={
-        200: {"description": "predictions", "content": {"application/json": {"model": PredictEnvelope}}},
+        200: {
+            "description": "predictions (JSON), or a FHIR R4 Bundle of RiskAssessments when negotiated",
+            "content": {"application/json": {"model": PredictEnvelope}, **FHIR_CONTENT},
+        },
         202: {
             "description": "accepted as an asynchronous job (a model placed on sagemaker-async)",
             "content": {"application/json": {"model": AcceptedJob}},
         },
         **error_responses(_ERRORS),
     },
-    **JSON_BODY,
+    **{**JSON_BODY, "middlewares": [negotiation_check(OFFERS), *JSON_BODY["middlewares"]]},
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
 def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
+    """``Accept: application/fhir+json`` (or ``?_format=fhir``): a FHIR Bundle, one RiskAssessment
+    per record (see medserve.interop.fhir.tabular_bundle); ``?_include=inputs`` adds the inputs."""
     clock = Stopwatch()
+    answer_as = negotiated(router, OFFERS)
+    records, subjects = split_subjects(request.records)
     services = get_services()
     card, _ = services.registry.resolve(request.model, modality="tabular")
     model_dimensions(card.name, card.version)
 
     # Validated here whatever runs the model: a bad record costs no endpoint call.
-    validated = validate_records(card, request.records)
+    validated = validate_records(card, records)
     clock.lap("validate")
     endpoint_body = b""
     if card.placement != "lambda":
-        endpoint_body = json.dumps({"records": request.records, "explain": request.explain}).encode()
+        endpoint_body = json.dumps({"records": records, "explain": request.explain}).encode()
     where = offload.route(card, len(endpoint_body), services.offload)
 
     if where.placement == "lambda":
@@ -101,6 +120,9 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
             "ran_on": where.describe(),
             "intended_use": card.intended_use,
         }
+        if answer_as == FHIR_JSON:  # FHIR's asynchronous pattern: 202, Content-Location, an outcome
+            outcome = fhir.information_outcome(f"accepted as job {job_id}: GET /v1/jobs/{job_id}")
+            return fhir_response(202, outcome, {"Content-Location": f"/v1/jobs/{job_id}"})
         return json_response(202, accepted)
     timing = clock.timing_ms()
     record_prediction(
@@ -123,6 +145,14 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         "timing_ms": timing,
         "intended_use": card.intended_use,
     }
+    if answer_as == FHIR_JSON:
+        inputs = (
+            validated.matrix.tolist()
+            if include_inputs(router.current_event.query_string_parameters)
+            else None
+        )
+        builder = fhir.BundleBuilder(request_id(router), card, model_ref)
+        return fhir_response(200, fhir.tabular_bundle(builder, predictions, explanations, subjects, inputs))
     return json_response(200, body)
 
 
