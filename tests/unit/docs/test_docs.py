@@ -1,6 +1,7 @@
 """The docs stay alive: every relative link of README.md and docs/*.md resolves (file, and heading
-anchor by GitHub's slug rules), every ``make <target>`` they name is a Makefile target, and every
-``medserve <command> [<subcommand>]`` they name is accepted by the CLI's parser.
+anchor by GitHub's slug rules), every ``make <target>`` they name is a Makefile target, every
+``medserve <command> [<subcommand>]`` they name is accepted by the CLI's parser, and every
+repository path they name in code (and every folder of architecture.md's tree) exists.
 
 Commands are read where a reader copies them from: inline code spans that start with the command,
 and command positions of ``sh``/``bash``/``console`` code blocks. Prose is not parsed.
@@ -228,6 +229,81 @@ def unknown_commands(commands: set[tuple[str, ...]], parser: argparse.ArgumentPa
     return problems
 
 
+# Where a path written in code may start: the repository's folders, and (pages say "under
+# layers/model/medserve/") the package and its subpackages. Anything else (S3 prefixes such as
+# uploads/imaging/, media types, /tmp, .venv/bin/...) is not a path of this repository.
+_REPO_DIRS = (
+    "functions",
+    "layers",
+    "devtools",
+    "events",
+    "training",
+    "tests",
+    "bench",
+    "scripts",
+    "endpoint",
+    "models",
+    "docs",
+    ".ci",
+    "medserve",
+)
+_BASES = ("", "layers/model/", "layers/model/medserve/")
+
+
+def _package_dirs(root: Path) -> tuple[str, ...]:
+    package = root / "layers" / "model" / "medserve"
+    return tuple(p.name for p in package.iterdir() if p.is_dir() and not p.name.startswith("__"))
+
+
+def _exists(root: Path, path: str) -> bool:
+    """``path`` under the repository, the layer or the package; ``pkg/module.attr`` for an
+    attribute of ``pkg/module.py``."""
+    path = path.rstrip("/") or path
+    head, _, last = path.rpartition("/")
+    candidates = [path]
+    if "." in last and not (root / path).exists():
+        candidates.append(f"{head}/{last.split('.', 1)[0]}.py")
+    return any((root / base / c).exists() for base in _BASES for c in candidates)
+
+
+def missing_paths(text: str, root: Path = ROOT) -> list[str]:
+    """Repository paths written as inline code (one word, with a slash) that do not exist."""
+    prefixes = _REPO_DIRS + _package_dirs(root)
+    prose, _ = split_markdown(text)
+    problems = []
+    for m in _INLINE_CODE.finditer(prose):
+        word = m["code"].strip()
+        if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*/?", word) or "/" not in word:
+            continue  # placeholders (<name>), globs, URLs, several words: not one path
+        if word.split("/", 1)[0] not in prefixes or re.fullmatch(r"medserve/[a-z]+", word):
+            continue  # not a repository folder, or an OAuth scope (medserve/tabular)
+        if not _exists(root, word):
+            problems.append(word)
+    return problems
+
+
+def tree_paths(text: str) -> list[str]:
+    """The paths of the folder tree (the first code block after a heading "The tree"): one entry
+    per line, its first word, nested by two spaces of indentation."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"^#+\s+The tree\s*$", line))
+    _, blocks = split_markdown("\n".join(lines[start:]))
+    paths: list[str] = []
+    stack: list[tuple[int, str]] = []
+    for line in blocks[0].text.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        name = line.split()[0]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = "/".join([p for _, p in stack] + [name.rstrip("/")])
+        paths.append(path)
+        if name.endswith("/"):
+            stack.append((indent, name.rstrip("/")))
+    return paths
+
+
 # --------------------------------------------------------------------------- the repository's docs
 
 
@@ -256,6 +332,19 @@ def test_medserve_commands_parse(doc: Path) -> None:
     named = medserve_commands_named(doc.read_text(encoding="utf-8"))
     problems = unknown_commands(named, _build_parser())
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_paths_named_in_code_exist(doc: Path) -> None:
+    missing = missing_paths(doc.read_text(encoding="utf-8"))
+    assert not missing, f"paths that are not in the repository: {missing}"
+
+
+def test_every_folder_of_the_architecture_tree_exists() -> None:
+    paths = tree_paths((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    assert {"functions", "layers/model/medserve", "devtools/local", "tests/unit"} <= set(paths)
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, f"the tree names what is not there: {missing}"
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -341,3 +430,26 @@ def test_an_unknown_command_or_target_is_caught(tmp_path: Path) -> None:
     makefile = tmp_path / "Makefile"
     makefile.write_text(".PHONY: run\nrun: $(VENV)/.installed\n\t@echo\nVAR := 1\n$(VENV)/x: y\n")
     assert makefile_targets(makefile) == {"run"}
+
+
+def test_a_path_that_moved_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "layers" / "model" / "medserve" / "imaging").mkdir(parents=True)
+    (tmp_path / "layers" / "model" / "medserve" / "imaging" / "model.py").write_text("")
+    (tmp_path / "tests" / "unit").mkdir(parents=True)
+    text = (
+        "`imaging/model.py`, `layers/model/medserve/imaging/`, `medserve/imaging/model.py`,\n"
+        "`imaging/model.predict_image`, `tests/unit/`, `uploads/imaging/`, `image/png`, `/tmp`,\n"
+        "`tests/unit/<area>/`, `.venv/bin/medserve`, `medserve/imaging`, `imaging/phi.py`, `tests/unit/test_training.py`\n"
+    )
+    assert missing_paths(text, tmp_path) == ["imaging/phi.py", "tests/unit/test_training.py"]
+
+
+def test_tree_paths_nest_by_indentation() -> None:
+    text = "## The tree\n```\nlayers/       the layer\n  medserve/   package\n    api/      HTTP\n  Makefile\ntests/\n```\n"
+    assert tree_paths(text) == [
+        "layers",
+        "layers/medserve",
+        "layers/medserve/api",
+        "layers/Makefile",
+        "tests",
+    ]
