@@ -38,6 +38,26 @@ def tabular_app() -> ModuleType:
     return helpers.stack().module("TabularFunction")
 
 
+@pytest.fixture(scope="session")
+def imaging_app() -> ModuleType:
+    return helpers.stack().module("ImagingFunction")
+
+
+@pytest.fixture(scope="session")
+def text_app() -> ModuleType:
+    return helpers.stack().module("TextFunction")
+
+
+@pytest.fixture
+def imaging_context() -> Any:
+    return helpers.lambda_context("ImagingFunction")
+
+
+@pytest.fixture
+def text_context() -> Any:
+    return helpers.lambda_context("TextFunction")
+
+
 @pytest.fixture
 def monkeypatch(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """pytest's monkeypatch, with medserve's settings read again after each environment change

@@ -6,21 +6,11 @@ import json
 import pytest
 from medserve.serving.registry import Registry, S3ModelStore
 
-from tests.helpers import REPO, call, http_event, lambda_context, s3_event, stack
+from tests.helpers import REPO, call, http_event, s3_event
 from tests.integration.conftest import MODELS, UPLOADS
 
 MODEL_DIR = REPO / "models" / "note-specialty"
 NOTE = (REPO / "events" / "data" / "text_note.txt").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def text_app():
-    return stack().module("TextFunction")
-
-
-@pytest.fixture
-def context():
-    return lambda_context("TextFunction")
 
 
 @pytest.fixture
@@ -71,8 +61,10 @@ def test_the_encoder_is_served_from_s3_downloaded_once_and_verified(aws, tmp_pat
     assert len(CountingStore.downloads) == 3  # warm container and a new one on the same /tmp: no download
 
 
-def test_predict_route_serves_the_s3_model(aws, published, text_app, context):
-    status, body = call(text_app, http_event("POST", "/v1/text/predict", {"text": NOTE.decode()}), context)
+def test_predict_route_serves_the_s3_model(aws, published, text_app, text_context):
+    status, body = call(
+        text_app, http_event("POST", "/v1/text/predict", {"text": NOTE.decode()}), text_context
+    )
     assert status == 200 and body["predictions"][0]["label"] == "cardiology"
     assert body["model"]["sha256"] == json.loads((MODEL_DIR / "card.json").read_text())["artifact"]["sha256"]
     status, card = call(
@@ -83,23 +75,25 @@ def test_predict_route_serves_the_s3_model(aws, published, text_app, context):
             route="/v1/models/{name}",
             path_parameters={"name": "note-specialty"},
         ),
-        context,
+        text_context,
     )
     assert status == 200 and card["model"]["source"] == "s3" and len(card["model"]["extra_artifacts"]) == 2
 
 
 @pytest.mark.parametrize("tampered", ["tokenizer.json", "head.onnx", "model.onnx"])
-def test_a_tampered_file_is_refused_with_502(aws, published, text_app, context, capsys, tampered):
+def test_a_tampered_file_is_refused_with_502(aws, published, text_app, text_context, capsys, tampered):
     aws["s3"].put_object(Bucket=MODELS, Key=f"models/note-specialty/1.0.0/{tampered}", Body=b"{}")
-    status, body = call(text_app, http_event("POST", "/v1/text/predict", {"text": "chest pain"}), context)
+    status, body = call(
+        text_app, http_event("POST", "/v1/text/predict", {"text": "chest pain"}), text_context
+    )
     assert (status, body["error"]["code"]) == (502, "MODEL_INTEGRITY_ERROR")
     assert "ModelIntegrityFailure" in capsys.readouterr().out
 
 
-def test_a_note_put_in_s3_is_deidentified_once_per_version(aws, services, text_app, context):
+def test_a_note_put_in_s3_is_deidentified_once_per_version(aws, services, text_app, text_context):
     key = "uploads/text/ward 4/consult 0318.txt"
     event = upload(aws, key, NOTE)
-    first = text_app.lambda_handler(event, context)
+    first = text_app.lambda_handler(event, text_context)
     assert first["outcomes"][0]["status"] == "succeeded"
     body = result(aws, "results/text/ward 4/consult 0318.txt.json")
     note = NOTE.decode()
@@ -110,14 +104,14 @@ def test_a_note_put_in_s3_is_deidentified_once_per_version(aws, services, text_a
         assert value not in body["redacted_text"]
     assert "prediction" not in body
     # the same event again (S3 delivers at least once): no second result
-    assert text_app.lambda_handler(event, context) == first
+    assert text_app.lambda_handler(event, text_context) == first
     listing = aws["s3"].list_object_versions(Bucket=UPLOADS, Prefix="results/text/ward 4/")
     assert len(listing["Versions"]) == 1
 
 
-def test_metadata_chooses_the_mode_and_adds_the_specialty(aws, published, text_app, context):
+def test_metadata_chooses_the_mode_and_adds_the_specialty(aws, published, text_app, text_context):
     event = upload(aws, "uploads/text/n.txt", NOTE, mode="surrogate", predict="true")
-    text_app.lambda_handler(event, context)
+    text_app.lambda_handler(event, text_context)
     body = result(aws, "results/text/n.txt.json")
     assert body["mode"] == "surrogate" and "Vasquez" not in body["redacted_text"]
     assert body["prediction"]["label"] == "cardiology" and body["model"]["name"] == "note-specialty"
@@ -132,8 +126,10 @@ def test_metadata_chooses_the_mode_and_adds_the_specialty(aws, published, text_a
         ("uploads/text/odd.txt", b"note", {"mode": "shred"}, "INVALID_INPUT"),
     ],
 )
-def test_unusable_uploads_get_an_error_result(aws, services, text_app, context, key, body, metadata, code):
-    out = text_app.lambda_handler(upload(aws, key, body, **metadata), context)
+def test_unusable_uploads_get_an_error_result(
+    aws, services, text_app, text_context, key, body, metadata, code
+):
+    out = text_app.lambda_handler(upload(aws, key, body, **metadata), text_context)
     assert out["outcomes"][0]["status"] == "failed"
     error = result(aws, key.replace("uploads/", "results/", 1) + ".error.json")["error"]
     assert error["code"] == code

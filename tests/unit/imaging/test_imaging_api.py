@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from tests import helpers
 from tests.helpers import call, http_event
 from tests.imaging_samples import (
     IDENTIFIERS,
@@ -21,16 +20,6 @@ from tests.imaging_samples import (
 )
 
 PREDICT = "/v1/imaging/predict"
-
-
-@pytest.fixture(scope="module")
-def imaging_app():
-    return helpers.stack().module("ImagingFunction")
-
-
-@pytest.fixture
-def ctx():
-    return helpers.lambda_context("ImagingFunction")
 
 
 def raw(data: bytes, content_type: str, **query: str) -> dict:
@@ -52,8 +41,8 @@ def assert_prediction(body: dict, card_name: str = "cxr-nodule-phantom") -> dict
 
 
 @pytest.mark.parametrize("name", PYDICOM_FILES)
-def test_pydicom_files(imaging_app, ctx, name):
-    status, body = call(imaging_app, raw(pydicom_file(name), "application/dicom"), ctx)
+def test_pydicom_files(imaging_app, imaging_context, name):
+    status, body = call(imaging_app, raw(pydicom_file(name), "application/dicom"), imaging_context)
     assert status == 200, body
     assert_prediction(body)
     assert body["input"]["format"] == "dicom"
@@ -67,9 +56,9 @@ def test_pydicom_files(imaging_app, ctx, name):
     }
 
 
-def test_the_model_sees_the_nodule(imaging_app, ctx):
-    _, with_nodule = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), ctx)
-    _, without = call(imaging_app, raw(PHANTOM_WITHOUT_NODULE.read_bytes(), "image/png"), ctx)
+def test_the_model_sees_the_nodule(imaging_app, imaging_context):
+    _, with_nodule = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), imaging_context)
+    _, without = call(imaging_app, raw(PHANTOM_WITHOUT_NODULE.read_bytes(), "image/png"), imaging_context)
     assert assert_prediction(with_nodule)["label"] == "nodule"
     assert assert_prediction(without)["label"] == "no_nodule"
     assert "dicom" not in with_nodule and with_nodule["input"] == {
@@ -91,16 +80,16 @@ def test_the_model_sees_the_nodule(imaging_app, ctx):
         ("RGB", "JPEG", "image/jpeg"),
     ],
 )
-def test_png_and_jpeg_modes(imaging_app, ctx, mode, fmt, content_type):
+def test_png_and_jpeg_modes(imaging_app, imaging_context, mode, fmt, content_type):
     grey = phantom_grey()
     image = grey.convert("I;16") if mode == "I;16" else grey.convert(mode)
-    status, body = call(imaging_app, raw(encode(image, fmt), content_type), ctx)
+    status, body = call(imaging_app, raw(encode(image, fmt), content_type), imaging_context)
     assert status == 200, body
     assert assert_prediction(body)["label"] == "nodule"
 
 
-def test_explain_returns_a_map_within_budget(imaging_app, ctx):
-    status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png", explain="true"), ctx)
+def test_explain_returns_a_map_within_budget(imaging_app, imaging_context):
+    status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png", explain="true"), imaging_context)
     assert status == 200
     [explanation] = body["explanations"]
     assert explanation["method"] == "occlusion" and explanation["target_label"] == "nodule"
@@ -115,28 +104,30 @@ def test_explain_returns_a_map_within_budget(imaging_app, ctx):
     assert png.startswith(b"\x89PNG") and len(png) < 64 * 1024
     assert explanation["output"]["probability"] == pytest.approx(body["predictions"][0]["probability"])
     # No explanation unless asked.
-    _, plain = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), ctx)
+    _, plain = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), imaging_context)
     assert plain["explanations"] == []
 
 
-def test_json_request_forms(imaging_app, ctx):
+def test_json_request_forms(imaging_app, imaging_context):
     b64 = base64.b64encode(PHANTOM.read_bytes()).decode()
-    status, body = call(imaging_app, http_event("POST", PREDICT, {"image_base64": b64, "explain": True}), ctx)
+    status, body = call(
+        imaging_app, http_event("POST", PREDICT, {"image_base64": b64, "explain": True}), imaging_context
+    )
     assert status == 200 and body["explanations"]
     data_url = "data:image/png;base64," + b64
-    status, body = call(imaging_app, http_event("POST", PREDICT, {"image_base64": data_url}), ctx)
+    status, body = call(imaging_app, http_event("POST", PREDICT, {"image_base64": data_url}), imaging_context)
     assert status == 200 and not body["explanations"]
     named = {"image_base64": b64, "model": "cxr-nodule-phantom"}
-    assert call(imaging_app, http_event("POST", PREDICT, named), ctx)[0] == 200
+    assert call(imaging_app, http_event("POST", PREDICT, named), imaging_context)[0] == 200
 
 
 @pytest.mark.parametrize("case", sorted(bad_inputs()))
-def test_bad_raw_inputs(imaging_app, ctx, case):
+def test_bad_raw_inputs(imaging_app, imaging_context, case):
     data, content_type, status, code = bad_inputs()[case]
     event = raw(data, content_type)
     if not data:
         event.pop("body", None)
-    got_status, body = call(imaging_app, event, ctx)
+    got_status, body = call(imaging_app, event, imaging_context)
     assert (got_status, body["error"]["code"]) == (status, code), body
     assert body["request_id"] and body["error"]["message"]
 
@@ -155,40 +146,40 @@ def test_bad_raw_inputs(imaging_app, ctx, case):
         ("{oops", 400, "MALFORMED_REQUEST"),
     ],
 )
-def test_bad_json_requests(imaging_app, ctx, body, status, code):
+def test_bad_json_requests(imaging_app, imaging_context, body, status, code):
     if isinstance(body, dict) and body.get("image_base64") == "PLACEHOLDER":
         body = dict(body, image_base64=base64.b64encode(PHANTOM.read_bytes()).decode())
-    got_status, got = call(imaging_app, http_event("POST", PREDICT, body), ctx)
+    got_status, got = call(imaging_app, http_event("POST", PREDICT, body), imaging_context)
     assert (got_status, got["error"]["code"]) == (status, code), got
 
 
-def test_bad_base64_raw_body(imaging_app, ctx):
+def test_bad_base64_raw_body(imaging_app, imaging_context):
     event = raw(b"", "image/png")
     event["body"] = "not*base64!"
-    status, body = call(imaging_app, event, ctx)
+    status, body = call(imaging_app, event, imaging_context)
     assert (status, body["error"]["code"]) == (400, "MALFORMED_REQUEST")
 
 
-def test_too_large_is_refused_before_decoding(imaging_app, ctx):
+def test_too_large_is_refused_before_decoding(imaging_app, imaging_context):
     event = raw(b"", "image/png")
     event["body"] = "A" * (7 * 1024 * 1024)  # 5.25 MB once decoded: refused on its length
-    status, body = call(imaging_app, event, ctx)
+    status, body = call(imaging_app, event, imaging_context)
     assert (status, body["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
     assert "/v1/uploads" in body["error"]["message"]
 
 
-def test_query_is_validated(imaging_app, ctx):
-    status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png", explain="maybe"), ctx)
+def test_query_is_validated(imaging_app, imaging_context):
+    status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png", explain="maybe"), imaging_context)
     assert (status, body["error"]["code"]) == (422, "INVALID_INPUT")
 
 
-def test_openapi_documents_the_imaging_routes(imaging_app, ctx):
-    status, schema = call(imaging_app, http_event("GET", "/v1/openapi.json"), ctx)
+def test_openapi_documents_the_imaging_routes(imaging_app, imaging_context):
+    status, schema = call(imaging_app, http_event("GET", "/v1/openapi.json"), imaging_context)
     assert status == 200
     assert {"/v1/imaging/predict", "/v1/uploads", "/v1/jobs/{id}"} <= set(schema["paths"])
 
 
-def test_no_identifiers_or_pixels_in_responses_or_logs(imaging_app, ctx, emitted):
+def test_no_identifiers_or_pixels_in_responses_or_logs(imaging_app, imaging_context, emitted):
     tagged = with_attributes("CT_small.dcm", **IDENTIFIERS)
     bodies = []
     for event in (
@@ -197,7 +188,7 @@ def test_no_identifiers_or_pixels_in_responses_or_logs(imaging_app, ctx, emitted
         raw(tagged[: len(tagged) - 5000], "application/dicom"),  # truncated: an error path
         http_event("POST", PREDICT, {"image_base64": base64.b64encode(tagged).decode()}),
     ):
-        bodies.append(json.dumps(call(imaging_app, event, ctx)[1]))
+        bodies.append(json.dumps(call(imaging_app, event, imaging_context)[1]))
     text = emitted()
     assert '"message":"imaging prediction"' in text  # logging did happen
     for secret in [*IDENTIFIERS.values(), *SHIPPED_IDENTIFIERS, "DOE", "19420817"]:
@@ -207,12 +198,12 @@ def test_no_identifiers_or_pixels_in_responses_or_logs(imaging_app, ctx, emitted
     assert pixels not in text
 
 
-def test_a_card_placed_on_sagemaker_is_not_run_here(imaging_app, ctx, tmp_path):
+def test_a_card_placed_on_sagemaker_is_not_run_here(imaging_app, imaging_context, tmp_path):
     from medserve.services import Services, set_services
     from medserve.serving.registry import BUNDLED_DIR, BundledModels, Registry, derive_model
 
     name = "cxr-nodule-phantom"
     derive_model(BUNDLED_DIR / name, tmp_path / name, placement="sagemaker-realtime")
     set_services(Services(registry=Registry(BundledModels(tmp_path), cache_dir=tmp_path / "cache")))
-    status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), ctx)
+    status, body = call(imaging_app, raw(PHANTOM.read_bytes(), "image/png"), imaging_context)
     assert (status, body["error"]["code"]) == (503, "NOT_CONFIGURED")

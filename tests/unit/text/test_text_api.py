@@ -8,7 +8,7 @@ from medserve.api.text import DeidentifyRequest, TextPredictRequest
 from medserve.services import Services, set_services
 from medserve.serving.registry import BundledModels, Registry
 
-from tests.helpers import REPO, call, http_event, lambda_context, stack
+from tests.helpers import REPO, call, http_event
 
 PHI_NOTE = (
     "Patient: Zebulon Quartermaine   MRN: 88812345   DOB: 07/04/1951\n"
@@ -30,16 +30,6 @@ SECRETS = (
 )
 
 
-@pytest.fixture(scope="module")
-def text_app():
-    return stack().module("TextFunction")
-
-
-@pytest.fixture
-def context():
-    return lambda_context("TextFunction")
-
-
 @pytest.fixture(autouse=True)
 def _text_model():
     # The registry model from the repository, read as a bundle (tests/integration and tests/local
@@ -47,12 +37,12 @@ def _text_model():
     set_services(Services(registry=Registry(bundled=BundledModels(REPO / "models"))))
 
 
-def post(app, context, path, body):
-    return call(app, http_event("POST", path, body), context)
+def post(app, text_context, path, body):
+    return call(app, http_event("POST", path, body), text_context)
 
 
-def test_deidentify_contract(text_app, context):
-    status, body = post(text_app, context, "/v1/text/deidentify", {"text": PHI_NOTE})
+def test_deidentify_contract(text_app, text_context):
+    status, body = post(text_app, text_context, "/v1/text/deidentify", {"text": PHI_NOTE})
     assert status == 200
     assert body["request_id"] and body["mode"] == "tag" and body["method"]["name"] == "phi-rules"
     for entity in body["entities"]:
@@ -64,8 +54,8 @@ def test_deidentify_contract(text_app, context):
 
 
 @pytest.mark.parametrize("mode", ["tag", "mask", "surrogate"])
-def test_deidentify_modes_leave_no_identifier(text_app, context, mode):
-    status, body = post(text_app, context, "/v1/text/deidentify", {"text": PHI_NOTE, "mode": mode})
+def test_deidentify_modes_leave_no_identifier(text_app, text_context, mode):
+    status, body = post(text_app, text_context, "/v1/text/deidentify", {"text": PHI_NOTE, "mode": mode})
     assert status == 200 and body["mode"] == mode
     for secret in SECRETS[:-2]:
         assert secret not in body["redacted_text"]
@@ -73,8 +63,8 @@ def test_deidentify_modes_leave_no_identifier(text_app, context, mode):
         assert len(body["redacted_text"]) == len(PHI_NOTE)
 
 
-def test_predict_contract(text_app, context):
-    status, body = post(text_app, context, "/v1/text/predict", {"text": PHI_NOTE, "explain": True})
+def test_predict_contract(text_app, text_context):
+    status, body = post(text_app, text_context, "/v1/text/predict", {"text": PHI_NOTE, "explain": True})
     assert status == 200
     assert body["model"]["name"] == "note-specialty" and len(body["model"]["sha256"]) == 64
     (prediction,) = body["predictions"]
@@ -83,7 +73,7 @@ def test_predict_contract(text_app, context):
     (explanation,) = body["explanations"]
     assert explanation["attributions"] and explanation["evaluations"] <= 64
     assert body["intended_use"] and body["timing_ms"]["total"] > 0
-    status, plain = post(text_app, context, "/v1/text/predict", {"text": PHI_NOTE})
+    status, plain = post(text_app, text_context, "/v1/text/predict", {"text": PHI_NOTE})
     assert status == 200 and plain["explanations"] == []
 
 
@@ -99,23 +89,23 @@ def test_predict_contract(text_app, context):
         ("/v1/text/predict", "{not json", 400, "MALFORMED_REQUEST"),
     ],
 )
-def test_errors(text_app, context, path, body, status, code):
-    got_status, got = post(text_app, context, path, body)
+def test_errors(text_app, text_context, path, body, status, code):
+    got_status, got = post(text_app, text_context, path, body)
     assert (got_status, got["error"]["code"]) == (status, code)
     assert got["request_id"]
 
 
-def test_a_tabular_model_is_not_a_text_model(text_app, context):
+def test_a_tabular_model_is_not_a_text_model(text_app, text_context):
     set_services(Services(registry=Registry()))  # the layer's bundle: tabular only
     status, got = post(
-        text_app, context, "/v1/text/predict", {"text": "chest pain", "model": "breast-cancer-risk"}
+        text_app, text_context, "/v1/text/predict", {"text": "chest pain", "model": "breast-cancer-risk"}
     )
     assert (status, got["error"]["code"]) == (404, "MODEL_NOT_FOUND")
 
 
-def test_415_for_other_media_types(text_app, context):
+def test_415_for_other_media_types(text_app, text_context):
     event = http_event("POST", "/v1/text/deidentify", "chest pain", headers={"content-type": "text/plain"})
-    status, got = call(text_app, event, context)
+    status, got = call(text_app, event, text_context)
     assert (status, got["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
@@ -125,7 +115,7 @@ def test_request_reprs_never_carry_the_text():
             assert "Quartermaine" not in rendering and "chars" in rendering
 
 
-def test_logs_metrics_and_errors_carry_no_phi(text_app, context, emitted):
+def test_logs_metrics_and_errors_carry_no_phi(text_app, text_context, emitted):
     bodies = [
         ("/v1/text/deidentify", {"text": PHI_NOTE, "mode": "surrogate"}),
         ("/v1/text/predict", {"text": PHI_NOTE, "explain": True}),
@@ -135,7 +125,7 @@ def test_logs_metrics_and_errors_carry_no_phi(text_app, context, emitted):
     ]
     errors = []
     for path, body in bodies:
-        status, got = post(text_app, context, path, body)
+        status, got = post(text_app, text_context, path, body)
         if status >= 400:
             errors.append(json.dumps(got))
     text = emitted()
