@@ -11,6 +11,7 @@ The checkers are pure functions of text, so their own tests below show they catc
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,6 +305,31 @@ def tree_paths(text: str) -> list[str]:
     return paths
 
 
+_DOTTED = re.compile(r"(?<![\w/.-])(?:medserve|devtools)(?:\.[A-Za-z_]\w*)+")
+
+
+def dotted_names(text: str) -> set[str]:
+    """``medserve.x.y`` / ``devtools.x`` names written in inline code."""
+    prose, _ = split_markdown(text)
+    return {n for m in _INLINE_CODE.finditer(prose) for n in _DOTTED.findall(m["code"])}
+
+
+def unresolvable(name: str) -> bool:
+    """True unless ``name`` is a module, or an attribute (chain) of the longest module prefix."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return True
+            obj = getattr(obj, attr)
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------- the repository's docs
 
 
@@ -345,6 +371,12 @@ def test_every_folder_of_the_architecture_tree_exists() -> None:
     assert {"functions", "layers/model/medserve", "devtools/local", "tests/unit"} <= set(paths)
     missing = [p for p in paths if not (ROOT / p).exists()]
     assert not missing, f"the tree names what is not there: {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_module_names_resolve(doc: Path) -> None:
+    stale = sorted(n for n in dotted_names(doc.read_text(encoding="utf-8")) if unresolvable(n))
+    assert not stale, f"modules or attributes that do not exist: {stale}"
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -452,4 +484,18 @@ def test_tree_paths_nest_by_indentation() -> None:
         "layers/medserve/api",
         "layers/Makefile",
         "tests",
+    ]
+
+
+def test_a_module_that_moved_is_caught() -> None:
+    text = "`medserve.serving.cards.ModelCard`, `python -m devtools.openapi`, `medserve.phi`, `medserve.errors.Nope`"
+    assert dotted_names(text) == {
+        "medserve.serving.cards.ModelCard",
+        "devtools.openapi",
+        "medserve.phi",
+        "medserve.errors.Nope",
+    }
+    assert [n for n in sorted(dotted_names(text)) if unresolvable(n)] == [
+        "medserve.errors.Nope",
+        "medserve.phi",
     ]
