@@ -42,7 +42,7 @@ from medserve.imaging.types import LUMA, DecodedImage
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["DICOM_BLOCK", "decode_dicom"]
+__all__ = ["DICOM_BLOCK", "configure_pydicom", "decode_dicom"]
 
 # The only attributes a response's ``dicom`` block carries: technical, never identifying.
 DICOM_BLOCK = ("modality", "rows", "columns", "photometric_interpretation", "frames", "frame_index")
@@ -89,7 +89,7 @@ _FUNCTIONAL_GROUPS = (
 _pydicom_ready = False
 
 
-def _configure_pydicom() -> None:
+def configure_pydicom() -> None:
     """Once per container: no value-quoting validation warnings, no pydicom log lines."""
     global _pydicom_ready
     if _pydicom_ready:
@@ -104,7 +104,7 @@ def _configure_pydicom() -> None:
 
 def decode_dicom(data: bytes, *, max_pixels: int) -> DecodedImage:
     """Decode the middle frame of a DICOM Part 10 file to grey (see the module docstring)."""
-    _configure_pydicom()
+    configure_pydicom()
     configured_pillow()  # pydicom decodes JPEG and JPEG 2000 through Pillow: its bomb guard must be set first
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
