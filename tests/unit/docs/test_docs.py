@@ -379,6 +379,43 @@ def test_module_names_resolve(doc: Path) -> None:
     assert not stale, f"modules or attributes that do not exist: {stale}"
 
 
+# Folders a build or a run leaves behind (see .gitignore): not part of the tree a newcomer reads.
+_GENERATED = {"build", "dist", "htmlcov", "node_modules"}
+
+
+def _listed_folders(root: Path) -> set[str]:
+    """The folders the tree must show: every top-level folder and every folder of tests/ and
+    functions/, and every package of medserve (subpackages included)."""
+
+    def folders(path: Path) -> list[Path]:
+        return [
+            p
+            for p in path.iterdir()
+            if p.is_dir()
+            and (not p.name.startswith(".") or p.name == ".ci")
+            and p.name not in _GENERATED
+            and not p.name.endswith(".egg-info")
+            and p.name != "__pycache__"
+        ]
+
+    wanted = {p for p in folders(root)}
+    wanted |= {p for top in ("tests", "functions") for p in folders(root / top)}
+    wanted |= {p.parent for p in (root / "layers" / "model" / "medserve").rglob("__init__.py")}
+    return {str(p.relative_to(root)) for p in wanted}
+
+
+def test_the_architecture_tree_shows_every_folder() -> None:
+    """One line per folder: a new function, test tier or subpackage gets its line in
+    docs/architecture.md ("## The tree": the folder name, two spaces deeper than its parent, and
+    what it is for)."""
+    lines = tree_paths((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    shown = {
+        "/".join(p.split("/")[:n]) for p in lines for n in range(1, p.count("/") + 2)
+    }  # layers/model/ shows layers
+    absent = sorted(_listed_folders(ROOT) - shown)
+    assert not absent, f"folders docs/architecture.md's tree does not show: {absent}"
+
+
 def test_readme_starts_with_the_two_commands() -> None:
     """CONTRACT.md: `make run` and `make test` at the top of the README."""
     _, blocks = split_markdown((ROOT / "README.md").read_text(encoding="utf-8"))
