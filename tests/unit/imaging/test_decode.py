@@ -197,3 +197,43 @@ def test_large_jpeg_is_decoded_at_reduced_scale():
     decoded = decode(encode(big, "JPEG"), max_bytes=50 * MB, reduce_to=256)
     assert (decoded.width, decoded.height) == (2048, 2048)  # the stored size is reported
     assert 256 <= decoded.pixels.shape[0] < 2048  # but fewer pixels were decoded
+
+
+# Issue 18: attributes that contradict the pixel data are refused before any pixel is decoded
+# (before, e.g. BitsAllocated 8 over 16-bit data was decoded as twice as many 8-bit values).
+INCONSISTENT_DICOM = {
+    "8 bits allocated over 16-bit data": dict(BitsAllocated=8, BitsStored=8, HighBit=7),
+    "bits stored over bits allocated": dict(BitsStored=17),
+    "bits allocated not a multiple of 8": dict(BitsAllocated=12),
+    "high bit outside the allocated bits": dict(HighBit=16),
+    "one row more than the data": dict(Rows=129),
+    "a column fewer than the data": dict(Columns=127),
+    "two frames, one frame of data": dict(NumberOfFrames=2),
+    "three samples over grey data": dict(SamplesPerPixel=3),
+    "two samples per pixel": dict(SamplesPerPixel=2),
+    "no bits allocated": dict(BitsAllocated=None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCONSISTENT_DICOM))
+def test_inconsistent_dicom_attributes_are_422(case):
+    data = with_attributes("CT_small.dcm", **INCONSISTENT_DICOM[case])
+    with pytest.raises(InvalidInput) as refused:
+        decode(data, max_bytes=50 * MB)
+    message = refused.value.message
+    assert "DICOM" in message and any(w in message for w in ("Bits", "HighBit", "Samples", "PixelData"))
+
+
+def test_consistent_dicom_and_padding_still_decode():
+    assert decode(pydicom_file("CT_small.dcm"), max_bytes=50 * MB).pixels.shape == (128, 128)
+    # Zero padding after the pixels (shorter than a frame) and the even-length pad byte are padding.
+    for name in ("MR_small_padded.dcm", "SC_rgb_small_odd.dcm", "SC_rgb_small_odd_big_endian.dcm"):
+        assert decode(pydicom_file(name), max_bytes=50 * MB).format == "dicom"
+    frames = np.arange(2 * 6 * 4, dtype=np.uint16).reshape(2, 6, 4)
+    assert decode(make_dicom(frames), max_bytes=50 * MB).dicom["frames"] == 2
+    truncated = dcmread(io.BytesIO(make_dicom(frames)))
+    truncated.PixelData = truncated.PixelData[:-2]
+    buffer = io.BytesIO()
+    truncated.save_as(buffer)
+    with pytest.raises(InvalidInput, match="PixelData length"):
+        decode(buffer.getvalue(), max_bytes=50 * MB)

@@ -22,6 +22,7 @@ from medserve.errors import MedserveError, UpstreamError
 from medserve.security import audit
 from medserve.security.auth import OPEN_ROUTES, Principal, authorize, caller, www_authenticate
 from medserve.services import get_services
+from medserve.wire import check_unicode
 
 __all__ = ["MedserveResolver", "create_app"]
 
@@ -36,8 +37,21 @@ class MedserveResolver(APIGatewayHttpResolver):
             principal = caller(event)
             response = _error(event, context, refused)
         else:
-            response = super().resolve(event, context)
+            try:
+                _check_url_text(event)
+            except MedserveError as refused:
+                response = _error(event, context, refused)
+            else:
+                response = super().resolve(event, context)
         return _audited(event, context, response, principal)
+
+
+def _check_url_text(event: Mapping[str, Any]) -> None:
+    """The URL's text (path, query) is valid Unicode before any route matches or reads it: a lone
+    surrogate reached botocore's key encoding as a model name or job id (a 500)."""
+    check_unicode(event.get("rawPath") or "", "path")
+    check_unicode(event.get("pathParameters") or {}, "path")
+    check_unicode(event.get("queryStringParameters") or {}, "query")
 
 
 def _audited(

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import PredictEnvelope, error_responses
+from medserve.api.schemas import PredictEnvelope, error_responses, media_type
 from medserve.aws.s3 import upload_prefix
 from medserve.config import settings
 from medserve.errors import InvalidInput, MalformedRequest, UnsupportedMediaType, UpstreamError
@@ -33,6 +33,7 @@ from medserve.imaging.pixels import check_size
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.observability import tracer
 from medserve.services import get_services
+from medserve.wire import check_unicode, flag_from
 
 __all__ = ["ImagingPredictRequest", "router"]
 
@@ -132,13 +133,16 @@ _REQUEST_BODY = {
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
 def imaging_predict(
     model: Annotated[str | None, Query(max_length=64, description="model name (raw bodies)")] = None,
-    explain: Annotated[bool, Query(description="add an occlusion map (raw bodies)")] = False,
+    explain: Annotated[bool, Query(description="add an occlusion map (raw bodies): true or false")] = False,
 ):
     event = router.current_event
-    media = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    # Declared for the document; the value is the query's text read by the one flag parser
+    # (medserve.wire): powertools' lax bool took "yes", "on" and "1".
+    explain = flag_from(event.query_string_parameters or {}, "explain", "query.explain")
+    media = media_type(event.headers)
     if media in MEDIA_TYPES:
         data, max_bytes = _raw_image(event.get("body"), bool(event.get("isBase64Encoded"))), MAX_INLINE_BYTES
-    elif media in ("application/json", ""):
+    elif media == "application/json":
         request = _json_request(event.get("body"), bool(event.get("isBase64Encoded")))
         model = request.model or model
         explain = request.explain if request.explain is not None else explain
@@ -177,6 +181,7 @@ def _json_request(body: str | None, is_base64: bool) -> ImagingPredictRequest:
         raise MalformedRequest("the request body is not valid JSON") from e
     if not isinstance(payload, dict):
         raise MalformedRequest("the request body must be a JSON object")
+    check_unicode(payload)
     if isinstance(payload.get("image_base64"), str):
         # Before pydantic copies it around: a huge string is refused on its length alone.
         check_size(len(payload["image_base64"]) * 3 // 4, MAX_INLINE_BYTES, hint=_TOO_BIG_HINT)

@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from medserve.errors import InvalidInput
 from medserve.interop.fhir import Subject
 
+from medserve.errors import MalformedRequest
+from medserve.wire import check_unicode
+
 
 class _Wire(BaseModel):
     # strict: the published types are the accepted ones (lax pydantic took 0, 1 and "yes" for a bool).
@@ -262,24 +265,38 @@ def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict[int, d
     }
 
 
+def media_type(headers: Mapping[str, str]) -> str:
+    """The media type a request's body declares, lower-cased, without parameters; "" if none.
+
+    The one rule for every route that takes a body: a body must say what it is. A request
+    without ``Content-Type`` gets 415 like any other type the route does not take (curl's ``-d``
+    sends a form type; only a hand-built request omits it), never a guess from its bytes.
+    """
+    return (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
 def _json_only(app: Any, next_middleware: Any) -> Any:
     """415 for a body that is not ``application/json`` (or has no content type), 400 for one that
-    is not JSON at all, before powertools parses it.
+    is not JSON or not a JSON object, 422 for text in it that is not valid Unicode, before
+    powertools parses it.
 
     Powertools would parse form and multipart bodies into the model (a multipart type without a
     boundary raised: 500; a form body's keys, the caller's text, came back as field names), and
     only catches ``JSONDecodeError``: a body that is not UTF-8 or nests too deeply was a 500.
     """
     event = app.current_event
-    media = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if media not in ("", "application/json"):
+    if media_type(event.headers) != "application/json":  # missing included: see media_type
         raise RequestUnsupportedContentType("Unsupported content type", errors=[])
     try:
-        event.json_body  # noqa: B018 - parsed once here, cached for the validation that follows
+        body = event.json_body  # parsed once here, cached for the validation that follows
     except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, binascii.Error
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}, "ctx": {}}]
         ) from e
+    # Powertools validates the FIRST element of a top-level array as the body: the rest vanished.
+    if not isinstance(body, dict):
+        raise MalformedRequest("the request body must be a JSON object")
+    check_unicode(body)
     return next_middleware(app)
 
 

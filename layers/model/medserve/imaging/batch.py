@@ -17,10 +17,9 @@ from medserve.imaging.types import MAX_UPLOAD_BYTES
 from medserve.services import get_services
 from medserve.triggers.jobs import UploadJobs
 from medserve.triggers.s3 import S3Upload
+from medserve.wire import flag_from
 
 __all__ = ["UPLOAD_JOBS", "score_imaging_upload"]
-
-_TRUE = {"1", "true", "yes"}
 
 # Resolves the jobs table per event, so a container (or a test) that replaces its services is heard.
 UPLOAD_JOBS = UploadJobs(lambda: get_services().jobs)
@@ -31,6 +30,6 @@ def score_imaging_upload(upload: S3Upload) -> dict[str, Any]:
     return predict_image(
         upload.body,
         model=upload.metadata.get("model") or None,
-        explain=upload.metadata.get("explain", "").lower() in _TRUE,
+        explain=flag_from(upload.metadata, "explain", "x-amz-meta-explain"),
         max_bytes=MAX_UPLOAD_BYTES,
     )

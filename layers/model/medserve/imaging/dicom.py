@@ -5,7 +5,11 @@ Contract of :func:`decode_dicom` (called by :func:`medserve.imaging.decode.decod
 
 * refuses, before decoding any pixel: a file without pixel data (structured reports, presentation
   states, ...) with 422; one whose transfer syntax this deployment cannot decode with 415 naming
-  the syntax; one whose ``Rows x Columns`` exceeds ``max_pixels`` with 413;
+  the syntax; one whose ``Rows x Columns`` exceeds ``max_pixels`` with 413; one whose pixel
+  attributes contradict each other or the pixel data with 422 (:func:`_check_pixel_attributes`:
+  Bits Allocated/Stored/High Bit, Samples per Pixel, and for native transfer syntaxes Rows x
+  Columns x Frames x Samples x bytes against the Pixel Data length; pydicom would otherwise
+  reinterpret or truncate the bytes and the model would score garbage);
 * decodes **one frame**. Multi-frame objects (cine, enhanced CT/MR, NM, dose grids) are
   classified on their **middle frame** (``frames // 2``): for a volume or a loop that is the frame
   most likely to show the anatomy the series is centred on. The response's ``dicom`` block says
@@ -141,6 +145,7 @@ def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
         raise InvalidInput("the DICOM file does not state a valid image size (Rows, Columns)")
     check_pixels(columns, rows, max_pixels)
     syntax = _check_transfer_syntax(ds)
+    _check_pixel_attributes(ds, rows, columns, frames)
 
     frame = frames // 2
     photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
@@ -208,6 +213,71 @@ def _check_transfer_syntax(ds: Dataset) -> str:
             "send it uncompressed, RLE or JPEG 2000"
         )
     return str(name)
+
+
+_FLOAT_BITS = {"FloatPixelData": 32, "DoubleFloatPixelData": 64}
+
+
+def _check_pixel_attributes(ds: Dataset, rows: int, columns: int, frames: int) -> None:
+    """422 unless the pixel module describes the pixel data it comes with (PS3.3 C.7.6.3, PS3.5
+    8.1.1): Bits Allocated 1 or a multiple of 8 (the exact width for float pixel data), 1 <= Bits
+    Stored <= Bits Allocated, High Bit < Bits Allocated, Samples per Pixel 1 or 3, Pixel
+    Representation 0 or 1; and, for a native (not encapsulated) transfer syntax, exactly
+    Rows x Columns x Frames x Samples x Bits Allocated / 8 bytes of pixel data (then zero padding
+    shorter than a frame). Messages name attributes, never their values."""
+
+    def number(keyword: str, default: int | None = None) -> int:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            if default is None:
+                raise InvalidInput(f"the DICOM file has no {keyword}, which its pixel data needs")
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError) as e:
+            raise InvalidInput(f"the DICOM file's {keyword} is not a number") from e
+
+    pixel_tag = next(tag for tag in _PIXEL_TAGS if tag in ds)
+    allocated = number("BitsAllocated")
+    expected_bits = _FLOAT_BITS.get(pixel_tag)
+    if expected_bits is not None and allocated != expected_bits:
+        raise InvalidInput(f"the DICOM file's BitsAllocated does not match its {pixel_tag}")
+    if not (allocated == 1 or (allocated % 8 == 0 and 8 <= allocated <= 64)):
+        raise InvalidInput("the DICOM file's BitsAllocated is not 1 or a multiple of 8 (up to 64)")
+    if expected_bits is None:  # integer pixel data: stored bits inside the allocated ones
+        stored = number("BitsStored")
+        if not 1 <= stored <= allocated:
+            raise InvalidInput("the DICOM file's BitsStored is not between 1 and BitsAllocated")
+        if not 0 <= number("HighBit", stored - 1) < allocated:
+            raise InvalidInput("the DICOM file's HighBit lies outside BitsAllocated")
+        if number("PixelRepresentation", 0) not in (0, 1):
+            raise InvalidInput("the DICOM file's PixelRepresentation is not 0 or 1")
+    samples = number("SamplesPerPixel", 1)
+    if samples not in (1, 3):
+        raise InvalidInput("the DICOM file's SamplesPerPixel is not 1 or 3")
+
+    if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+        return  # compressed frames: their decoder checks them against these attributes
+    photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
+    if photometric == "YBR_FULL_422" and samples == 3:
+        values = rows * columns * frames * 2  # two samples per pixel on average (PS3.3 C.7.6.3.1.2)
+    else:
+        values = rows * columns * frames * samples
+    expected = (values * allocated + 7) // 8
+    data = ds[pixel_tag].value or b""
+    excess = len(data) - expected
+    # Zero bytes after the last frame, less than a frame of them, are padding (the even-length pad
+    # byte, or writers that pad further, like pydicom's MR_small_padded.dcm); anything else means
+    # the attributes describe other pixels (8 bits allocated over 16-bit data is twice the length).
+    # The pad byte itself may not read as zero: big endian OW swaps it with the last value byte.
+    padding = excess == 0 or (excess == 1 and len(data) % 2 == 0)
+    padding = padding or (0 < excess < expected // frames and not any(data[expected:]))
+    if not padding:
+        raise InvalidInput(
+            f"the DICOM file's {pixel_tag} length does not match Rows x Columns x NumberOfFrames x "
+            "SamplesPerPixel x BitsAllocated: the attributes do not describe these pixels",
+            [{"field": pixel_tag, "issue": "length disagrees with the image attributes"}],
+        )
 
 
 def _to_grey(stored: np.ndarray, ds: Dataset, photometric: str, frame: int) -> np.ndarray:

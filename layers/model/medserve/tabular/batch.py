@@ -24,6 +24,7 @@ from medserve.observability import Stopwatch
 from medserve.tabular import predict as tabular
 from medserve.tabular.model import scope_issues, validate_record
 from medserve.triggers.s3 import S3Upload
+from medserve.wire import flag_from
 
 MAX_ROWS = 100_000
 RECORD_ID = "record_id"
@@ -93,7 +94,7 @@ def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
 def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
     clock = Stopwatch()
     model = tabular.load(upload.metadata.get("model") or None)
-    explain = upload.metadata.get("explain", "").lower() in {"1", "true", "yes"}
+    explain = flag_from(upload.metadata, "explain", "x-amz-meta-explain")
 
     results: list[dict[str, Any]] = []
     valid_rows: list[list[float]] = []

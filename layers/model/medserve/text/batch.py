@@ -16,10 +16,10 @@ from medserve.observability import Stopwatch
 from medserve.text import deid as phi
 from medserve.text.predict import deidentify_note, load_classifier
 from medserve.triggers.s3 import S3Upload
+from medserve.wire import flag_from
 
 # One invocation has 120 s: the rules take ~5 ms per 1,000 characters, the encoder ~0.1 s per 1,000.
 MAX_S3_CHARACTERS = 200_000
-_TRUE = {"1", "true", "yes"}
 
 
 def score_text_file(upload: S3Upload) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def score_text_file(upload: S3Upload) -> dict[str, Any]:
             [{"field": "x-amz-meta-mode", "issue": "not tag, mask or surrogate"}],
         )
     body: dict[str, Any] = {"characters": len(text), **deidentify_note(text, mode)}  # type: ignore[arg-type]
-    if upload.metadata.get("predict", "").lower() in _TRUE and text.strip():
+    if flag_from(upload.metadata, "predict", "x-amz-meta-predict") and text.strip():
         model = load_classifier(upload.metadata.get("model") or None)
         prediction, _, _ = model.predict(text, max_characters=MAX_S3_CHARACTERS)
         body["model"] = model.loaded.envelope()

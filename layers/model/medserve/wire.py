@@ -1,0 +1,90 @@
+"""Rules for values exactly as callers send them, shared by the HTTP API and the S3 triggers.
+
+* :func:`parse_flag`: the ONE boolean parser. JSON fields are JSON booleans (the wire models are
+  strict: ``"explain": "yes"`` is a 422); a flag that can only travel as text (a query parameter,
+  S3 object metadata ``x-amz-meta-explain``) is spelled ``true`` or ``false`` (any case). Anything
+  else (``yes``, ``1``, ``on``, empty) is refused, naming the field, never guessed.
+* :func:`check_unicode`: every string of a parsed JSON document (keys included) must be
+  encodable Unicode. JSON's ``\\ud800`` escape gives Python a lone surrogate, which UTF-8 cannot
+  encode: the tokenizer, botocore's key encoding and ``json.dumps(ensure_ascii=False)`` all raise
+  on it deep inside (a 500). Refused at the wire instead, as a 422 naming the field.
+
+Errors name fields, never quote values (the value may be patient data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from medserve.errors import InvalidInput
+
+__all__ = ["check_unicode", "flag_from", "invalid_unicode_fields", "is_encodable", "parse_flag"]
+
+_SPELLINGS = {"true": True, "false": False}
+FLAG_ISSUE = "must be true or false"
+UNICODE_ISSUE = "not valid Unicode (a lone UTF-16 surrogate)"
+_MAX_NAMED = 5  # fields named in one error: enough to fix the request, bounded for a hostile one
+
+
+def parse_flag(value: object, field: str) -> bool:
+    """``value`` as a boolean: a bool as itself, the text ``true``/``false`` (any case, surrounding
+    blanks ignored); :class:`InvalidInput` naming ``field`` for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        parsed = _SPELLINGS.get(value.strip().lower())
+        if parsed is not None:
+            return parsed
+    raise InvalidInput(f"{field} {FLAG_ISSUE}", [{"field": field, "issue": FLAG_ISSUE}])
+
+
+def flag_from(values: Mapping[str, str], name: str, field: str | None = None, default: bool = False) -> bool:
+    """The flag ``name`` of a text mapping (query parameters, S3 metadata): ``default`` when absent."""
+    if name not in values:
+        return default
+    return parse_flag(values[name], field or name)
+
+
+def is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def invalid_unicode_fields(value: Any, path: str = "") -> list[str]:
+    """Field paths (``records[0].age``, the API's notation) of the strings in ``value`` that are
+    not encodable; an object key that is not names the object holding it. At most a few."""
+    found: list[str] = []
+    # Iterative: a document nested as deep as json.loads allows must not exhaust the stack here.
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack and len(found) < _MAX_NAMED:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if not is_encodable(item):
+                found.append(where or "body")
+        elif isinstance(item, dict):
+            children, bad_key = [], False
+            for key, child in item.items():
+                if isinstance(key, str) and not is_encodable(key):
+                    bad_key = True  # named by the object holding it: the key itself is the caller's text
+                    continue
+                children.append((child, f"{where}.{key}" if where else str(key)))
+            if bad_key:
+                found.append(where or "body")
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in reversed(list(enumerate(item))))
+    return found[:_MAX_NAMED]
+
+
+def check_unicode(value: Any, path: str = "") -> None:
+    """:class:`InvalidInput` (422) naming the fields of ``value`` that are not encodable Unicode."""
+    fields = invalid_unicode_fields(value, path)
+    if fields:
+        raise InvalidInput(
+            "the request holds text that is not valid Unicode",
+            [{"field": f, "issue": UNICODE_ISSUE} for f in fields],
+        )
