@@ -18,10 +18,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from medserve.errors import InvalidInput
+from medserve.errors import InvalidInput, MalformedRequest
 from medserve.interop.fhir import Subject
-
-from medserve.errors import MalformedRequest
 from medserve.wire import check_unicode
 
 
