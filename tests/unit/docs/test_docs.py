@@ -416,6 +416,15 @@ def test_the_architecture_tree_shows_every_folder() -> None:
     assert not absent, f"folders docs/architecture.md's tree does not show: {absent}"
 
 
+def test_the_architecture_page_names_every_top_level_module() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    modules = sorted(
+        p.name for p in (ROOT / "layers" / "model" / "medserve").glob("*.py") if p.name != "__init__.py"
+    )
+    absent = [m for m in modules if f"`{m}`" not in page]
+    assert not absent, f"medserve modules docs/architecture.md does not describe: {absent}"
+
+
 def test_readme_starts_with_the_two_commands() -> None:
     """CONTRACT.md: `make run` and `make test` at the top of the README."""
     _, blocks = split_markdown((ROOT / "README.md").read_text(encoding="utf-8"))
