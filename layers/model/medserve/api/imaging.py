@@ -19,18 +19,28 @@ import binascii
 import json
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import PredictEnvelope, error_responses, media_type
+from medserve.api.responses import fhir_response, json_response, negotiated, negotiation_check, request_id
+from medserve.api.schemas import (
+    FHIR_CONTENT,
+    SUBJECT_SCHEMA,
+    PredictEnvelope,
+    error_responses,
+    media_type,
+    parse_subject,
+)
 from medserve.aws.s3 import upload_prefix
 from medserve.config import settings
 from medserve.errors import InvalidInput, MalformedRequest, UnsupportedMediaType, UpstreamError
 from medserve.imaging.model import predict_image
 from medserve.imaging.pixels import check_size
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
+from medserve.interop import fhir, sr
+from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
 from medserve.observability import tracer
 from medserve.services import get_services
 from medserve.wire import check_unicode, flag_from
@@ -38,12 +48,15 @@ from medserve.wire import check_unicode, flag_from
 __all__ = ["ImagingPredictRequest", "router"]
 
 router = APIGatewayHttpRouter()
+# A DICOM SR answers DICOM inputs only: other inputs are offered JSON and FHIR (see _offers).
+OFFERS = (JSON, FHIR_JSON, DICOM)
 
 UPLOAD_PREFIX = upload_prefix("imaging")
 _TOO_BIG_HINT = "; send larger images through POST /v1/uploads"
 _ERRORS = {
     400: "malformed request (empty body, JSON that is not an object)",
     404: "unknown model",
+    406: "the Accept header (or _format) allows no answer for this input (a DICOM SR needs a DICOM input)",
     413: "image over the byte or pixel limit",
     415: "unsupported media type, image format or DICOM transfer syntax",
     422: "invalid image (truncated, corrupt, not an image, DICOM without pixel data) or request fields",
@@ -88,6 +101,11 @@ class ImagingPredictRequest(BaseModel):
         default=None, max_length=64, description="model name; default: the imaging model"
     )
     explain: bool | None = Field(default=None, description="add an occlusion map (default false)")
+    subject: dict | None = Field(
+        default=None,
+        description="whom the image shows, for FHIR answers: {reference} or {identifier: {system, value}}",
+        json_schema_extra=SUBJECT_SCHEMA,
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> "ImagingPredictRequest":
@@ -125,10 +143,19 @@ _REQUEST_BODY = {
     ),
     tags=["imaging"],
     responses={
-        200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
+        200: {
+            "description": "prediction (JSON); negotiated: a FHIR R4 Bundle (Observation, DiagnosticReport), "
+            "or, for a DICOM input, a DICOM Comprehensive SR in the input's study",
+            "content": {
+                "application/json": {"model": PredictEnvelope},
+                **FHIR_CONTENT,
+                "application/dicom": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
         **error_responses(_ERRORS),
     },
     openapi_extensions={"requestBody": _REQUEST_BODY},
+    middlewares=[negotiation_check(OFFERS)],
 )
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived values
 def imaging_predict(
@@ -140,12 +167,14 @@ def imaging_predict(
     # (medserve.wire): powertools' lax bool took "yes", "on" and "1".
     explain = flag_from(event.query_string_parameters or {}, "explain", "query.explain")
     media = media_type(event.headers)
+    subject = None
     if media in MEDIA_TYPES:
         data, max_bytes = _raw_image(event.get("body"), bool(event.get("isBase64Encoded"))), MAX_INLINE_BYTES
     elif media == "application/json":
         request = _json_request(event.get("body"), bool(event.get("isBase64Encoded")))
         model = request.model or model
         explain = request.explain if request.explain is not None else explain
+        subject = parse_subject(request.subject, "subject")
         if request.image_base64 is not None:
             data, max_bytes = _from_base64(request.image_base64), MAX_INLINE_BYTES
         else:
@@ -154,8 +183,21 @@ def imaging_predict(
         raise UnsupportedMediaType(
             "this route accepts image/png, image/jpeg, application/dicom or application/json bodies"
         )
+    # Known from the bytes before anything is decoded: a DICOM SR is offered for DICOM only.
+    is_dicom = data[128:132] == b"DICM"
+    answer_as = negotiated(router, OFFERS if is_dicom else (JSON, FHIR_JSON))
     body = predict_image(data, model=model, explain=explain, max_bytes=max_bytes)
-    return json_response(200, {"request_id": request_id(router), **body})
+    if answer_as == JSON:
+        return json_response(200, {"request_id": request_id(router), **body})
+    card, _ = get_services().registry.resolve(body["model"]["name"], modality="imaging")
+    prediction = body["predictions"][0]
+    if answer_as == DICOM:
+        report = sr.dicom_sr(data, card, body["model"], prediction)
+        return Response(200, DICOM, report)
+    study = sr.input_uids(sr.read_header(data)) if body["input"]["format"] == "dicom" else None
+    builder = fhir.BundleBuilder(request_id(router), card, body["model"])
+    explanation = body["explanations"][0] if body["explanations"] else None
+    return fhir_response(200, fhir.imaging_bundle(builder, prediction, explanation, study, subject))
 
 
 def _raw_image(body: str | None, is_base64: bool) -> bytes:

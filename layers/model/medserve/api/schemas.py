@@ -88,6 +88,22 @@ SUBJECT_SCHEMA: dict[str, Any] = {
 }
 
 
+def parse_subject(value: Any, field: str) -> Subject | None:
+    """A request's optional ``subject`` (None when absent); 422 naming ``field`` when invalid."""
+    if value is None:
+        return None
+    try:
+        return SubjectIn.model_validate(value).subject()
+    except ValidationError as e:
+        issues = []
+        for err in e.errors(include_input=False, include_url=False):
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            issues.append(
+                {"field": field + (f".{where}" if where else ""), "issue": err.get("msg", "invalid")}
+            )
+        raise InvalidInput("subject is not a FHIR reference or identifier", issues) from e
+
+
 def split_subjects(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Subject | None]]:
     """The records without their optional ``subject`` key, and the subjects (None where absent).
 
@@ -103,15 +119,12 @@ def split_subjects(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
             continue
         stripped.append({k: v for k, v in record.items() if k != SUBJECT})
         try:
-            subjects.append(SubjectIn.model_validate(record[SUBJECT]).subject())
-        except ValidationError as e:
+            subjects.append(parse_subject(record[SUBJECT], f"records[{i}].{SUBJECT}"))
+        except InvalidInput as e:
             subjects.append(None)
-            for err in e.errors(include_input=False, include_url=False):
-                where = ".".join(str(p) for p in err.get("loc", ()))
-                field = f"records[{i}].{SUBJECT}" + (f".{where}" if where else "")
-                issues.append({"field": field, "issue": err.get("msg", "invalid")})
+            issues += e.details
     if issues:
-        raise InvalidInput("a record's subject is not a FHIR reference or identifier", issues)
+        raise InvalidInput("subject is not a FHIR reference or identifier", issues)
     return stripped, subjects
 
 
