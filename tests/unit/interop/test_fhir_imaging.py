@@ -138,6 +138,9 @@ def test_dicom_sr_in_the_input_study(imaging_app, ctx, tmp_path):
     assert {i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in images} == {source.SOPInstanceUID}
 
     # highdicom, the reference reader, parses it as a Comprehensive SR holding a TID 1500 report.
+    # Optional, not in the dev extra: it requires pyjpegls, which would give pydicom a JPEG-LS
+    # decoder the Lambda layer lacks (tests/unit/imaging checks that JPEG-LS is refused with 415).
+    # `pip install --no-deps highdicom` to run this part.
     highdicom = pytest.importorskip("highdicom")
     parsed = highdicom.sr.srread(io.BytesIO(raw))
     assert isinstance(parsed, highdicom.sr.ComprehensiveSR)

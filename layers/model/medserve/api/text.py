@@ -14,9 +14,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import JSON_BODY, PredictEnvelope, error_responses
+from medserve.api.responses import fhir_response, json_response, negotiated, negotiation_check, request_id
+from medserve.api.schemas import (
+    FHIR_CONTENT,
+    JSON_BODY,
+    SUBJECT_SCHEMA,
+    PredictEnvelope,
+    error_responses,
+    parse_subject,
+)
 from medserve.errors import InvalidInput, PayloadTooLarge
+from medserve.interop import fhir
+from medserve.interop.negotiation import FHIR_JSON, JSON
 from medserve.observability import Stopwatch, model_dimensions, record_prediction, tracer
 from medserve.text import deid as phi
 from medserve.text.predict import DEID_METHOD, deidentify_note, load_classifier
@@ -40,6 +49,11 @@ class TextPredictRequest(_Wire):
     )
     model: str | None = Field(default=None, description="model name; default: the deployment's text model")
     explain: bool = Field(default=False, description="add leave-one-word-out attributions")
+    subject: dict[str, Any] | None = Field(
+        default=None,
+        description="whom the note is about, for FHIR answers: {reference} or {identifier: {system, value}}",
+        json_schema_extra=SUBJECT_SCHEMA,
+    )
 
     def __repr__(self) -> str:
         # Never the text: powertools formats route arguments into a debug f-string on every call.
@@ -133,22 +147,32 @@ def text_deidentify(request: Annotated[DeidentifyRequest, Body()]):
     return json_response(200, body)
 
 
+PREDICT_OFFERS = (JSON, FHIR_JSON)
+
+
 @router.post(
     "/v1/text/predict",
     summary="route a clinical note to a specialty",
     tags=["text"],
     responses={
-        200: {"description": "prediction", "content": {"application/json": {"model": PredictEnvelope}}},
-        **error_responses(_ERRORS),
+        200: {
+            "description": "prediction (JSON), or a FHIR R4 Bundle (an Observation) when negotiated",
+            "content": {"application/json": {"model": PredictEnvelope}, **FHIR_CONTENT},
+        },
+        **error_responses({**_ERRORS, 406: "the Accept header (or _format) allows neither JSON nor FHIR"}),
     },
-    **JSON_BODY,
+    **{**JSON_BODY, "middlewares": [negotiation_check(PREDICT_OFFERS), *JSON_BODY["middlewares"]]},
 )
 @tracer.capture_method(capture_response=False)  # attributions quote words of the note
 def text_predict(request: Annotated[TextPredictRequest, Body()]):
+    """``Accept: application/fhir+json`` (or ``?_format=fhir``): the specialty as an Observation in
+    a FHIR Bundle (see medserve.interop.fhir.text_bundle)."""
     clock = Stopwatch()
+    answer_as = negotiated(router, PREDICT_OFFERS)
     _check_length(request.text)
     if not request.text.strip():
         raise InvalidInput("text is empty", [{"field": "text", "issue": "empty"}])
+    subject = parse_subject(request.subject, "subject")
     model = load_classifier(request.model)
     model_dimensions(model.card.name, model.card.version)
     prediction, explanation, timing = model.predict(request.text, explain=request.explain)
@@ -172,4 +196,7 @@ def text_predict(request: Annotated[TextPredictRequest, Body()]):
         "timing_ms": {k: round(v, 3) for k, v in timing.items()},
         "intended_use": model.card.intended_use,
     }
+    if answer_as == FHIR_JSON:
+        builder = fhir.BundleBuilder(request_id(router), model.card, body["model"])
+        return fhir_response(200, fhir.text_bundle(builder, body["predictions"][0], subject))
     return json_response(200, body)
