@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import skl2onnx
 import sklearn
+from medserve.monitoring.baseline import numerical_feature, string_feature, write_baseline
 from skl2onnx import to_onnx
 from sklearn.covariance import LedoitWolf
 from sklearn.datasets import load_breast_cancer
@@ -164,6 +166,24 @@ def ood_flags(statistics: dict, threshold: float, x: np.ndarray, x_train: np.nda
     margin = RANGE_MARGIN * (hi - lo)
     outside = ((x < lo - margin) | (x > hi + margin)).any(axis=1)
     return (distance > threshold) | outside
+
+
+def write_monitoring_baseline(out: Path) -> None:
+    """``statistics.json`` and ``constraints.json`` beside the card (medserve.monitoring): the
+    training split's features, and the outputs of the model in ``out`` on it, so the baseline
+    describes exactly the served artifact (its bytes are not touched)."""
+    card = json.loads((out / "card.json").read_text())
+    x_train, _, _, _ = split()
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    tensor, output = card["inputs"]["tensor"], card["outputs"]["probability_tensor"]
+    p = session.run([output], {tensor: x_train})[0][:, LABELS.index("malignant")]
+    threshold = card["outputs"]["decision_threshold"]
+    features = [
+        numerical_feature(spec["name"], x_train[:, i]) for i, spec in enumerate(card["inputs"]["features"])
+    ]
+    features.append(numerical_feature("prediction.probability", p))
+    features.append(string_feature("prediction.label", [LABELS[int(v >= threshold)] for v in p]))
+    write_baseline(out, features, len(x_train))
 
 
 def build(out: Path) -> dict:
@@ -331,13 +351,22 @@ def build(out: Path) -> dict:
         },
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    write_monitoring_baseline(out)
     return card
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--baseline-only",
+        action="store_true",
+        help="only (re)write statistics.json and constraints.json for the model already in --out",
+    )
     args = parser.parse_args()
+    if args.baseline_only:
+        write_monitoring_baseline(args.out)
+        return
     card = build(args.out)
     print(
         json.dumps({"model": card["name"], "version": card["version"], "metrics": card["metrics"]}, indent=2)

@@ -500,6 +500,7 @@ def test_text_least_privilege(resources):
         "ListModels",
         "IdempotencyRecords",
         "WriteAuditRecords",
+        "WriteMonitoringCapture",
         "UseDataKeyThroughServices",
     }
     assert set(as_list(statements["ReadTextUploads"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
@@ -776,6 +777,7 @@ ROUTE_SCOPES: dict[str, set[str]] = {
     "GET /v1/jobs/{id}": {"medserve/imaging", "medserve/tabular"},
     "POST /v1/text/predict": {"medserve/text"},
     "POST /v1/text/deidentify": {"medserve/text"},
+    "POST /v1/monitoring/ground-truth": {"medserve/admin"},
 }
 OPEN_ROUTES = {"GET /v1/health"}
 
@@ -955,7 +957,13 @@ def test_functions_may_only_put_audit_records(resources):
     for name, st in _statements(resources):
         if references(st.get("Resource"), "AuditBucket"):
             writers.setdefault(name, []).append(st)
-    assert set(writers) == {"TabularFunction", "ImagingFunction", "TextFunction", "GatewayAuditFunction"}
+    assert set(writers) == {
+        "TabularFunction",
+        "ImagingFunction",
+        "TextFunction",
+        "GatewayAuditFunction",
+        "MonitorFunction",
+    }
     for name, statements in writers.items():
         (st,) = statements
         assert st["Effect"] == "Allow" and as_list(st["Action"]) == ["s3:PutObject"], name
@@ -973,7 +981,7 @@ def test_access_logs_bucket_takes_only_s3_log_delivery(resources):
     assert allow["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert allow["Action"] == "s3:PutObject"
     assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
-    assert len(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == 3  # uploads, models, audit
+    assert len(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == 4  # uploads, models, audit, monitoring
 
 
 def test_endpoint_container_has_no_network(resources):

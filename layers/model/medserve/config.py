@@ -28,6 +28,10 @@ class Settings:
     idempotency_table: str = ""  # IDEMPOTENCY_TABLE
     jobs_table: str = ""  # JOBS_TABLE
     audit_bucket: str = ""  # AUDIT_BUCKET
+    monitoring_bucket: str = ""  # MONITORING_BUCKET: capture, ground truth and drift reports
+    # MEDSERVE_CAPTURE_SAMPLING: share of requests captured (0..1); None: each card's own setting
+    capture_sampling: float | None = None
+    monitor_window_hours: float = 24.0  # MONITOR_WINDOW_HOURS: how far back the drift job reads
     realtime_endpoint: str = ""  # MEDSERVE_REALTIME_ENDPOINT
     async_endpoint: str = ""  # MEDSERVE_ASYNC_ENDPOINT
     require_auth: bool = True  # MEDSERVE_REQUIRE_AUTH: secure by default
@@ -53,6 +57,9 @@ class Settings:
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             jobs_table=env.get("JOBS_TABLE", ""),
             audit_bucket=env.get("AUDIT_BUCKET", ""),
+            monitoring_bucket=env.get("MONITORING_BUCKET", ""),
+            capture_sampling=_fraction(env.get("MEDSERVE_CAPTURE_SAMPLING", "")),
+            monitor_window_hours=_positive(env.get("MONITOR_WINDOW_HOURS", ""), 24.0),
             realtime_endpoint=env.get("MEDSERVE_REALTIME_ENDPOINT", ""),
             async_endpoint=env.get("MEDSERVE_ASYNC_ENDPOINT", ""),
             require_auth=env.get("MEDSERVE_REQUIRE_AUTH", "true").strip().lower() not in _FALSE,
@@ -60,6 +67,23 @@ class Settings:
             memory_mb=int(memory) if memory.isdigit() else None,
             default_models=defaults,
         )
+
+
+def _fraction(text: str) -> float | None:
+    """A share in [0, 1]; None when unset or unreadable (a bad value must not stop the function)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return min(1.0, max(0.0, value)) if value == value else None  # NaN is unreadable too
+
+
+def _positive(text: str, default: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if value > 0 and value != float("inf") else default
 
 
 _settings: Settings | None = None

@@ -17,6 +17,7 @@ from medserve.serving.registry import Registry
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from medserve.monitoring.capture import CaptureWriter
     from medserve.security.audit import AuditLog
     from medserve.triggers.jobs import JobStore
 
@@ -33,6 +34,7 @@ class Services:
     _jobs: Any = field(default=None, init=False, repr=False)  # JobStore, built on first use
     audit_bucket: str = field(default_factory=lambda: settings().audit_bucket)
     _audit: Any = field(default=None, init=False, repr=False)  # AuditLog, built on first use
+    monitoring_bucket: str = field(default_factory=lambda: settings().monitoring_bucket)
 
     @property
     def jobs(self) -> JobStore | None:
@@ -51,6 +53,15 @@ class Services:
 
             self._audit = AuditLog(self.audit_bucket, lambda: self.s3)
         return self._audit
+
+    def capture(self) -> CaptureWriter | None:
+        """A fresh writer for one invocation's monitoring records (None: no ``MONITORING_BUCKET``,
+        capture off)."""
+        if not self.monitoring_bucket:
+            return None
+        from medserve.monitoring.capture import CaptureWriter
+
+        return CaptureWriter(self.monitoring_bucket, lambda: self.s3)
 
     @property
     def s3(self) -> S3Client:

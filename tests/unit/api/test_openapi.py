@@ -15,6 +15,7 @@ ROUTES = {
     "/v1/jobs/{id}",
     "/v1/text/predict",
     "/v1/text/deidentify",
+    "/v1/monitoring/ground-truth",
 }
 
 

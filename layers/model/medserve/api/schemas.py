@@ -319,3 +319,22 @@ JSON_BODY: dict[str, Any] = {
     "middlewares": [_json_only, OpenAPIRequestValidationMiddleware()],
 }
 """``@router.post(..., **JSON_BODY)``: a route whose body is a pydantic model, JSON only."""
+
+
+class GroundTruthRequest(_Wire):
+    inference_id: str = Field(
+        min_length=3,
+        max_length=160,
+        pattern=r"^[A-Za-z0-9=_.+/-]+:[0-9]{1,7}$",
+        description="the prediction's id: '<request_id>:<index>' of an API answer (the response's "
+        "request_id and the item's position in predictions), or a batch result row's inference_id",
+    )
+    label: str = Field(
+        min_length=1, max_length=64, description="the true label, one of the model card's output labels"
+    )
+
+
+class GroundTruthAccepted(BaseModel):
+    request_id: str
+    inference_id: str
+    stored: bool

@@ -28,6 +28,7 @@ from medserve.config import settings
 from medserve.errors import UpstreamError
 from medserve.interop import fhir
 from medserve.interop.negotiation import FHIR_JSON, JSON, include_inputs
+from medserve.monitoring.capture import capture_tabular
 from medserve.observability import Stopwatch, logger, model_dimensions, record_prediction, tracer
 from medserve.security.auth import caller
 from medserve.services import get_services
@@ -135,8 +136,21 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         records=len(predictions),
         explain=request.explain,
     )
+    rid = request_id(router)
+    # Inference ids for ground truth: "<request_id>:<index>" (medserve.monitoring.capture).
+    capture_tabular(
+        services.capture(),
+        services.registry,
+        card,
+        route="POST /v1/tabular/predict",
+        status=200,
+        latency_ms=timing["total"],
+        request_id=rid,
+        rows=validated.matrix.tolist(),
+        predictions=predictions,
+    )
     body = {
-        "request_id": request_id(router),
+        "request_id": rid,
         "model": model_ref,
         "placement": where.placement,
         "ran_on": where.describe(),

@@ -50,6 +50,9 @@ ROUTE_SCOPES: dict[str, frozenset[str]] = {
     "GET /v1/jobs/{id}": frozenset({IMAGING, TABULAR}),  # tabular async offload jobs too
     "POST /v1/text/predict": frozenset({TEXT}),
     "POST /v1/text/deidentify": frozenset({TEXT}),
+    # Labels feed the performance report: an operator feed (e.g. a lab results interface), not
+    # something a prediction client may write (it could poison the report of others' predictions).
+    "POST /v1/monitoring/ground-truth": frozenset({ADMIN}),
 }
 
 

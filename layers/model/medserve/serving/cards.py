@@ -206,6 +206,17 @@ class OodSpec(_Card):
     calibration: dict = Field(default_factory=dict, description="data and split the threshold comes from")
 
 
+class MonitoringSpec(_Card):
+    """Production monitoring of the model (medserve.monitoring)."""
+
+    capture_sampling: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="share of requests captured for drift monitoring (MEDSERVE_CAPTURE_SAMPLING overrides)",
+    )
+
+
 class ArtifactSpec(_Card):
     # A plain file name: it becomes an S3 key and a path under the /tmp cache.
     file: str = Field(default=MODEL_FILE, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -237,6 +248,7 @@ class ModelCard(_Card):
         default=None, description="inputs outside it are refused with 422 OUT_OF_SCOPE"
     )
     ood: OodSpec | None = Field(default=None, description="the out-of-distribution score and its threshold")
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
     @model_validator(mode="after")
     def _tabular_needs_features(self) -> ModelCard:

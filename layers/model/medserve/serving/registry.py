@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from medserve.aws.errors import aws_errors
 from medserve.config import Settings, settings
 from medserve.errors import InvalidModelCard, ModelIntegrityError, ModelNotFound, UpstreamError
+from medserve.monitoring.baseline import CONSTRAINTS_FILE, STATISTICS_FILE, Baseline
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.serving.cards import CARD_FILE, ArtifactSpec, ModelCard, load_card, parse_card
 from medserve.serving.runtime import SessionCache, SessionKey, sha256_file
@@ -145,6 +146,15 @@ class S3ModelStore:
             return None
         return parse_card(raw, source=f"s3://{self.bucket}/{PREFIX}{name}/{version}/{CARD_FILE}")
 
+    def baseline(self, card: ModelCard) -> Baseline | None:
+        """The model's monitoring baseline (statistics.json + constraints.json), if published."""
+        base = f"{PREFIX}{card.name}/{card.version}/"
+        statistics = self._get(base + STATISTICS_FILE)
+        constraints = self._get(base + CONSTRAINTS_FILE) if statistics is not None else None
+        if statistics is None or constraints is None:
+            return None
+        return Baseline.from_documents(statistics, constraints)
+
     def download(self, card: ModelCard, dest: Path) -> None:
         self.download_artifact(card, card.artifact, dest)
 
@@ -163,6 +173,14 @@ class S3ModelStore:
         # The artifacts go first and the card second: a reader that finds a card finds its model.
         for spec in card.artifacts():
             self.client.upload_file(str(directory / spec.file), self.bucket, base + spec.file)
+        for name in (STATISTICS_FILE, CONSTRAINTS_FILE):  # the monitoring baseline, when built
+            if (directory / name).is_file():
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=base + name,
+                    Body=(directory / name).read_bytes(),
+                    ContentType="application/json",
+                )
         self.client.put_object(
             Bucket=self.bucket,
             Key=base + CARD_FILE,
@@ -203,6 +221,7 @@ class Registry:
         self._aliases: dict[str, tuple[float, str | None]] = {}
         self._s3_cards: dict[tuple[str, str], ModelCard] = {}
         self._verified: set[tuple[Path, str]] = set()
+        self._baselines: dict[tuple[str, str, str], Baseline | None] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -357,6 +376,20 @@ class Registry:
         raise ModelIntegrityError(
             f"model '{card.name}' version '{card.version}' failed its integrity check and will not be served"
         )
+
+    def baseline(self, card: ModelCard, source: Source) -> Baseline | None:
+        """The monitoring baseline beside the card (bundled directory or S3 version), read once
+        per container; None when the model has none (then nothing of its inputs is captured)."""
+        key = (card.name, card.version, card.artifact.sha256)
+        if key not in self._baselines:
+            if source == "bundled":
+                found = self.bundled.get(card.name)
+                self._baselines[key] = Baseline.load(found[1].parent) if found else None
+            elif source == "s3" and self.store is not None:
+                self._baselines[key] = self.store.baseline(card)
+            else:
+                self._baselines[key] = None
+        return self._baselines[key]
 
     def describe(self, name: str) -> dict[str, Any]:
         """The full card as served by ``GET /v1/models/{name}``."""

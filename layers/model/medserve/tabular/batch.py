@@ -12,6 +12,7 @@ rest of the file is still scored; only a file that cannot be read at all fails a
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -20,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from medserve.monitoring.capture import capture_tabular, inference_id
 from medserve.observability import Stopwatch
+from medserve.services import get_services
 from medserve.tabular import predict as tabular
 from medserve.tabular.model import scope_issues, validate_record
 from medserve.triggers.s3 import S3Upload
@@ -91,6 +94,12 @@ def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
     return rows
 
 
+def batch_id(upload: S3Upload) -> str:
+    """The opaque id of one scored object version (never its key, which callers choose)."""
+    identity = f"{upload.bucket}\n{upload.key}\n{upload.version_id or ''}"
+    return "s3-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
 def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
     clock = Stopwatch()
     model = tabular.load(upload.metadata.get("model") or None)
@@ -120,6 +129,9 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
                 warnings.append(warns)
         results.append(entry)
 
+    batch = batch_id(upload)
+    captured: list[dict[str, Any]] = []  # the predictions answered, and their rows
+    captured_rows: list[list[float]] = []
     if valid_rows:
         x = np.asarray(valid_rows, dtype=np.float64)
         for start in range(0, len(x), _CHUNK):
@@ -137,17 +149,35 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
                     }
                     continue
                 pred.pop("index")
+                # For POST /v1/monitoring/ground-truth: "<batch id>:<row>".
+                entry["inference_id"] = inference_id(batch, entry["row"])
                 entry["prediction"] = pred
+                captured.append(pred)
+                captured_rows.append(valid_rows[start + offset])
                 if expl is not None:
                     expl.pop("index")
                     entry["explanation"] = expl
 
     failed = sum(1 for r in results if "error" in r)
+    timing = clock.timing_ms()
+    services = get_services()
+    capture_tabular(
+        services.capture(),
+        services.registry,
+        model.card,
+        route="s3:uploads/tabular/",
+        status=200,
+        latency_ms=timing["total"],
+        request_id=batch,
+        rows=captured_rows,
+        predictions=captured,
+        ids=[p_id for p_id in (r.get("inference_id") for r in results) if p_id],
+    )
     return {
         "model": model.loaded.envelope(),
         "placement": model.card.placement,
         "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
         "results": results,
-        "timing_ms": clock.timing_ms(),
+        "timing_ms": timing,
         "intended_use": model.card.intended_use,
     }

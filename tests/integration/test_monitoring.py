@@ -1,0 +1,192 @@
+"""Monitoring end to end with moto: held-out WDBC rows through TabularFunction, capture, the drift
+job through MonitorFunction, ground truth, and what capture must never hold."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.helpers import call, http_event, s3_event, stack
+from tests.integration.conftest import UPLOADS
+from training.tabular_wdbc import split
+
+MONITORING = "medserve-test-monitoring"
+PREDICT = "/v1/tabular/predict"
+GROUND_TRUTH = "/v1/monitoring/ground-truth"
+SCHEDULED = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+SCALED = "mean_radius"
+
+
+@pytest.fixture(scope="module")
+def heldout() -> tuple[np.ndarray, np.ndarray]:
+    _, x_test, _, y_test = split()
+    return x_test, y_test
+
+
+@pytest.fixture(scope="module")
+def monitor_app():
+    return stack().module("MonitorFunction")
+
+
+@pytest.fixture
+def monitoring(aws, services, monkeypatch):
+    aws["s3"].create_bucket(Bucket=MONITORING)
+    monkeypatch.setenv("MONITORING_BUCKET", MONITORING)
+    services.monitoring_bucket = MONITORING
+    return aws["s3"]
+
+
+def _records(card, x: np.ndarray) -> list[dict[str, float]]:
+    return [dict(zip(card.feature_names, map(float, row), strict=True)) for row in x]
+
+
+def _predict(app, context, card, x, per_request: int = 25) -> list[dict[str, Any]]:
+    answers = []
+    for start in range(0, len(x), per_request):
+        status, body = call(
+            app,
+            http_event("POST", PREDICT, {"records": _records(card, x[start : start + per_request])}),
+            context,
+        )
+        assert status == 200, body
+        answers.append(body)
+    return answers
+
+
+def _run_job(monitor_app, context) -> dict[str, Any]:
+    return monitor_app.lambda_handler(dict(SCHEDULED), context)
+
+
+def _objects(s3, prefix: str) -> dict[str, bytes]:
+    listing = s3.list_objects_v2(Bucket=MONITORING, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=MONITORING, Key=o["Key"])["Body"].read() for o in listing}
+
+
+def _report(s3, summary: dict[str, Any], name: str) -> bytes:
+    prefix = summary["location"].split(f"s3://{MONITORING}/", 1)[1]
+    return s3.get_object(Bucket=MONITORING, Key=prefix + name)["Body"].read()
+
+
+def test_heldout_rows_do_not_drift_and_one_scaled_feature_does(
+    monitoring, tabular_app, monitor_app, lambda_context, card, heldout
+):
+    x_test, _ = heldout
+    _predict(tabular_app, lambda_context, card, x_test)
+    captured = _objects(monitoring, f"monitoring/capture/{card.name}/{card.version}/")
+    assert len(captured) == -(-len(x_test) // 25)  # one object per request (one invocation each)
+
+    (summary,) = _run_job(monitor_app, lambda_context)["reports"]
+    assert (summary["model"], summary["items"]) == (card.name, len(x_test))
+    assert summary["verdict"] == "ok" and summary["violations"] == []
+    assert json.loads(_report(monitoring, summary, "constraint_violations.json")) == {"violations": []}
+    statistics = json.loads(_report(monitoring, summary, "statistics.json"))
+    assert statistics["dataset"]["item_count"] == len(x_test)
+    assert "verdict: ok" in _report(monitoring, summary, "report.md").decode()
+
+    # The same rows with one feature scaled by 1.3: a new window holds only them.
+    for key in captured:
+        monitoring.delete_object(Bucket=MONITORING, Key=key)
+    scaled = x_test.copy()
+    scaled[:, card.feature_names.index(SCALED)] *= 1.3
+    _predict(tabular_app, lambda_context, card, scaled)
+    (summary,) = _run_job(monitor_app, lambda_context)["reports"]
+    assert summary["verdict"] == "violations"
+    violations = json.loads(_report(monitoring, summary, "constraint_violations.json"))["violations"]
+    assert [(v["feature_name"], v["constraint_check_type"]) for v in violations] == [
+        (SCALED, "baseline_drift_check")
+    ]
+    assert "Robust L-infinity distance" in violations[0]["description"]
+
+
+def test_below_the_minimum_sample_there_is_no_verdict(
+    monitoring, tabular_app, monitor_app, lambda_context, card, heldout
+):
+    x_test, _ = heldout
+    scaled = x_test[:20].copy()
+    scaled[:, 0] *= 1.6  # drifted, but too few items to say so
+    _predict(tabular_app, lambda_context, card, scaled, per_request=20)
+    (summary,) = _run_job(monitor_app, lambda_context)["reports"]
+    assert summary["verdict"] == "insufficient data" and summary["violations"] == []
+    prefix = summary["location"].split(f"s3://{MONITORING}/", 1)[1]
+    written = set(_objects(monitoring, prefix))
+    assert prefix + "constraint_violations.json" not in written
+    assert "insufficient data" in _report(monitoring, summary, "report.md").decode()
+
+
+def test_ground_truth_gives_the_performance_report(
+    monitoring, tabular_app, monitor_app, lambda_context, card, heldout
+):
+    x_test, y_test = heldout
+    answers = _predict(tabular_app, lambda_context, card, x_test)
+    # Inference id = "<request_id>:<index>" of the answer (docs/monitoring.md).
+    ids = [f"{a['request_id']}:{p['index']}" for a in answers for p in a["predictions"]]
+    for inference, y in zip(ids, y_test, strict=True):
+        event = http_event(
+            "POST",
+            GROUND_TRUTH,
+            {"inference_id": inference, "label": card.outputs.labels[int(y)]},
+            scopes=("medserve/admin",),
+        )
+        status, body = call(monitor_app, event, lambda_context)
+        assert status == 201 and body["stored"] is True
+    (summary,) = _run_job(monitor_app, lambda_context)["reports"]
+    performance = json.loads(_report(monitoring, summary, "performance.json"))
+    assert performance["joined"] == len(x_test) == performance["n"]
+    # The served model on its own held-out split: the card's numbers, recomputed from the capture.
+    assert performance["roc_auc"] == pytest.approx(card.metrics["roc_auc"], abs=1e-3)
+    assert performance["sensitivity"] == pytest.approx(card.metrics["recall"], abs=1e-3)
+    assert performance["decision_threshold"] == card.outputs.decision_threshold
+    assert "Confusion at threshold" in _report(monitoring, summary, "report.md").decode()
+
+
+def test_ground_truth_needs_the_admin_scope_and_a_real_id(monitoring, monitor_app, lambda_context):
+    body = {"inference_id": "req-1:0", "label": "malignant"}
+    status, answer = call(
+        monitor_app, http_event("POST", GROUND_TRUTH, body, scopes=("medserve/tabular",)), lambda_context
+    )
+    assert (status, answer["error"]["code"]) == (403, "FORBIDDEN")
+    bad = http_event(
+        "POST", GROUND_TRUTH, {"inference_id": "Jane Doe", "label": "x"}, scopes=("medserve/admin",)
+    )
+    status, answer = call(monitor_app, bad, lambda_context)
+    assert status == 422 and "Jane" not in json.dumps(answer)
+
+
+def _numbers(document: Any) -> list[float]:
+    return [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:[eE]-?\d+)?", json.dumps(document))]
+
+
+def test_no_captured_record_holds_a_raw_value_or_an_identifier(
+    monitoring, aws, tabular_app, lambda_context, card, heldout
+):
+    x_test, _ = heldout
+    rows = x_test[:30]
+    _predict(tabular_app, lambda_context, card, rows, per_request=30)
+    # A batch file with a caller's identifier column and a name in its key.
+    header = "record_id," + ",".join(card.feature_names)
+    lines = [f"MRN-0042-SMITH-{i}," + ",".join(repr(float(v)) for v in row) for i, row in enumerate(rows)]
+    key = "uploads/tabular/smith_john_2026.csv"
+    put = aws["s3"].put_object(Bucket=UPLOADS, Key=key, Body=("\n".join([header, *lines]) + "\n").encode())
+    tabular_app.lambda_handler(s3_event(UPLOADS, key, version_id=put.get("VersionId")), lambda_context)
+
+    captured = _objects(monitoring, "monitoring/capture/")
+    records = [json.loads(line) for body in captured.values() for line in body.decode().splitlines()]
+    assert len(records) == 2 and sum(len(r["items"]) for r in records) == 2 * len(rows)
+    sent = {float(v) for v in rows.ravel()}
+    text = "\n".join(body.decode() for body in captured.values())
+    for record in records:
+        for item in record["items"]:
+            assert set(item["bins"]) == set(card.feature_names)
+            assert all(isinstance(b, int) and 0 <= b <= 11 for b in item["bins"].values())
+            assert set(item) == {"inference_id", "bins", "prediction"}
+            assert set(item["prediction"]) <= {"label", "probability", "ood_score", "in_distribution"}
+        # Not one number of the record is a value that was sent (bin numbers are small integers).
+        leaked = {n for n in _numbers(record) if n in sent and not n.is_integer()}
+        assert not leaked
+    assert "MRN" not in text and "SMITH" not in text.upper() and "smith_john" not in text
+    assert UPLOADS not in text  # nor the bucket: the route names the trigger's fixed prefix only
+    assert {r["route"] for r in records} == {"POST /v1/tabular/predict", "s3:uploads/tabular/"}
