@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -37,7 +38,7 @@ def _check_statistics(statistics: dict) -> None:
             buckets = stats["distribution"]["kll"]["buckets"]
             assert 1 <= len(buckets) <= 10
             assert buckets[0]["lower_bound"] == stats["min"] and buckets[-1]["upper_bound"] == stats["max"]
-            for left, right in zip(buckets, buckets[1:], strict=False):
+            for left, right in itertools.pairwise(buckets):
                 assert left["upper_bound"] == right["lower_bound"]
             total = sum(b["count"] for b in buckets)
         assert total == stats["common"]["num_present"]
