@@ -11,6 +11,7 @@ The checkers are pure functions of text, so their own tests below show they catc
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import re
 from dataclasses import dataclass
@@ -330,6 +331,32 @@ def unresolvable(name: str) -> bool:
     return True
 
 
+_ROUTE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) (/v1/[\w{}./-]*[\w}])")
+
+
+def routes_named(text: str) -> set[tuple[str, str]]:
+    """``POST /v1/...`` routes written in inline code."""
+    prose, _ = split_markdown(text)
+    return {(m[0], m[1]) for span in _INLINE_CODE.finditer(prose) for m in _ROUTE.findall(span["code"])}
+
+
+@functools.cache
+def served_routes(root: Path = ROOT) -> frozenset[tuple[str, str]]:
+    """Every route of template.yaml's functions (with the offload functions the parameters
+    switch on) and of the committed OpenAPI document."""
+    import json
+
+    from devtools.local.template import Template
+
+    routes: set[tuple[str, str]] = set()
+    for overrides in (None, {"RealtimeEndpointName": "docs", "AsyncEndpointName": "docs"}):
+        template = Template.load(root / "template.yaml", parameter_overrides=overrides)
+        routes |= {r for spec in template.functions().values() for r in spec.http_routes}
+    document = json.loads((root / "layers" / "model" / "medserve" / "api" / "openapi.json").read_text())
+    routes |= {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    return frozenset(routes)
+
+
 # --------------------------------------------------------------------------- the repository's docs
 
 
@@ -423,6 +450,12 @@ def test_the_architecture_page_names_every_top_level_module() -> None:
     )
     absent = [m for m in modules if f"`{m}`" not in page]
     assert not absent, f"medserve modules docs/architecture.md does not describe: {absent}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_routes_named_are_served(doc: Path) -> None:
+    unknown = sorted(routes_named(doc.read_text(encoding="utf-8")) - served_routes())
+    assert not unknown, f"routes neither template.yaml nor openapi.json has: {unknown}"
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -545,3 +578,15 @@ def test_a_module_that_moved_is_caught() -> None:
         "medserve.errors.Nope",
         "medserve.phi",
     ]
+
+
+def test_a_route_that_is_not_served_is_caught() -> None:
+    text = "`POST /v1/tabular/predict`, `GET /v1/models/{name}`, `POST /v1/imaging/predict?explain=true`, `GET /v1/nope`"
+    named = routes_named(text)
+    assert named == {
+        ("POST", "/v1/tabular/predict"),
+        ("GET", "/v1/models/{name}"),
+        ("POST", "/v1/imaging/predict"),
+        ("GET", "/v1/nope"),
+    }
+    assert named - served_routes() == {("GET", "/v1/nope")}
