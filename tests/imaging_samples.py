@@ -13,6 +13,7 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from tests.helpers import REPO
@@ -34,6 +35,60 @@ IDENTIFIERS = {
     "StudyDescription": "MARKER CHEST STUDY",
 }
 SHIPPED_IDENTIFIERS = ("CompressedSamples", "1CT1", "4MR1", "JFK IMAGING", "TOSHIBA")
+
+
+# De-identification (tests/unit/imaging/test_deid*.py): identifiers plant() puts where real files
+# carry them, as they appear in a file's bytes.
+STUDY_UID = "1.2.826.0.1.3680043.99.12345.67890"
+# Identifiers planted by plant(): the values a leak would show, as they appear in the file's bytes.
+PLANTED = {
+    "PatientName": "DOE^JANE^MARKERNAME",
+    "PatientID": "PID-7731-MARKER",
+    "PatientBirthDate": "19420817",
+    "PatientSex": "F",  # one letter: checked on the attribute, not in the bytes
+    "PatientAge": "081Y",
+    "PatientAddress": "12 MARKER LANE, SPRINGFIELD",
+    "PatientTelephoneNumbers": "555-0199-MARKER",
+    "OtherPatientIDs": "OTHER-4242-MARKER",
+    "AccessionNumber": "ACC99887766",
+    "InstitutionName": "MARKER GENERAL HOSPITAL",
+    "InstitutionAddress": "1 MARKER PLAZA",
+    "InstitutionalDepartmentName": "MARKER RADIOLOGY",
+    "ReferringPhysicianName": "HOUSE^GREGORY^MARKER",
+    "PerformingPhysicianName": "CUDDY^LISA^MARKER",
+    "NameOfPhysiciansReadingStudy": "WILSON^JAMES^MARKER",
+    "OperatorsName": "CHASE^ROBERT^MARKER",
+    "StationName": "MARKERSTN01",
+    "DeviceSerialNumber": "SN-MARKER-0042",
+    "StudyID": "STUDYMARK77",
+    "StudyDescription": "MARKER CHEST STUDY",
+    "ImageComments": "seen by dr markerson",
+    "StudyInstanceUID": STUDY_UID,
+    "StudyDate": "19870615",
+}
+PRIVATE_NAME = "PRIVATE^NAME^MARKER"
+PRIVATE_CREATOR = "MARKER PRIVATE CREATOR"
+NESTED_NAME = "NESTED^OBSERVER^MARKER"
+REQUEST_PHYSICIAN = "REQUESTER^RITA^MARKER"
+
+
+def plant(name: str, **extra: object) -> Dataset:
+    """A pydicom test file with the identifiers of PLANTED, a private element holding a name, a
+    person name inside a sequence and a request attributes sequence."""
+    ds = dcmread(io.BytesIO(pydicom_file(name)))
+    for keyword, value in {**PLANTED, **extra}.items():
+        setattr(ds, keyword, value)
+    ds.private_block(0x0011, PRIVATE_CREATOR, create=True).add_new(0x01, "PN", PRIVATE_NAME)
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "T-D3000", "SRT", "Chest"
+    item.PersonName = NESTED_NAME  # (0040,A123), D in the profile
+    item.ObservationDateTime = "19870615093000.25+0100"
+    ds.AnatomicRegionSequence = Sequence([item])
+    request = Dataset()
+    request.RequestedProcedureID = "REQ-MARKER-1"
+    request.RequestingPhysician = REQUEST_PHYSICIAN
+    ds.RequestAttributesSequence = Sequence([request])
+    return ds
 
 
 def pydicom_file(name: str) -> bytes:

@@ -1,5 +1,6 @@
 """Every sample event in events/, invoked through template.yaml as `sam local invoke` would."""
 
+import base64
 import json
 
 import pytest
@@ -40,7 +41,15 @@ def test_event_through_the_template(stack, name):
             Bucket=bucket, Key=spec["s3_object"]["key"], Body=(REPO / spec["s3_object"]["file"]).read_bytes()
         )
     result = invoker.invoke(spec["function"], event)
-    if "status" in spec:
+    if "status" in spec and result.get("isBase64Encoded"):  # a file answered (de-identified DICOM)
+        assert (
+            result["statusCode"] == spec["status"]
+            and result["headers"]["Content-Type"] == "application/dicom"
+        )
+        assert b"DICM" == base64.b64decode(result["body"])[128:132] and b"DOE^JANE" not in base64.b64decode(
+            result["body"]
+        )
+    elif "status" in spec:
         assert result["statusCode"] == spec["status"], result
         body = json.loads(result["body"])
         if 200 <= spec["status"] < 300:  # 201: POST /v1/uploads
@@ -56,6 +65,10 @@ def test_event_through_the_template(stack, name):
             assert written["summary"]["rows"] > 0
         elif spec["function"] == "TextFunction":  # one note: its identifiers and the redacted text
             assert "error" not in written and written["entities"] and written["redacted_text"]
+        elif spec["result_key"].startswith("results/imaging-deid/"):  # the file's report; the file beside it
+            assert "error" not in written and written["burned_in_risk"]["pixels_cleaned"] is False
+            deidentified = s3.get_object(Bucket=bucket, Key=written["result_file"]["key"])["Body"].read()
+            assert b"DOE^JANE" not in deidentified and b"MRN-0000-SAMPLE" not in deidentified
         else:  # one input, one prediction (imaging)
             assert "error" not in written and len(written["predictions"]) == 1
 

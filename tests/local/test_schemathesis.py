@@ -61,6 +61,11 @@ CONFIG = schemathesis.Config.from_dict(
                     "positive_data_acceptance": {"expected-statuses": [*_POSITIVE_ACCEPTED, "415", "422"]}
                 },
             },
+            {
+                # Schema-valid bytes are a DICOM Part 10 file only by chance (422).
+                "include-path": "/v1/imaging/deidentify",
+                "checks": {"positive_data_acceptance": {"expected-statuses": [*_POSITIVE_ACCEPTED, "422"]}},
+            },
         ],
     }
 )

@@ -596,7 +596,12 @@ def test_outputs(template):
 # ImagingFunction, the jobs table, and what every writer to the uploads bucket must send
 # ---------------------------------------------------------------------------------------------------
 
-IMAGING_ROUTES = {("POST", "/v1/imaging/predict"), ("POST", "/v1/uploads"), ("GET", "/v1/jobs/{id}")}
+IMAGING_ROUTES = {
+    ("POST", "/v1/imaging/predict"),
+    ("POST", "/v1/imaging/deidentify"),
+    ("POST", "/v1/uploads"),
+    ("GET", "/v1/jobs/{id}"),
+}
 
 
 def test_every_route_has_exactly_one_function(resources):
@@ -626,10 +631,15 @@ def test_imaging_function_code_and_routes(resources):
 
 def test_imaging_s3_trigger_and_failure_path(resources):
     props = resources["ImagingFunction"]["Properties"]
-    (s3,) = [e["Properties"] for e in props["Events"].values() if e["Type"] == "S3"]
-    assert s3["Bucket"] == {"Ref": "UploadsBucket"}
-    assert as_list(s3["Events"]) == ["s3:ObjectCreated:*"]
-    assert s3["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/imaging/"}]
+    triggers = [e["Properties"] for e in props["Events"].values() if e["Type"] == "S3"]
+    prefixes = [rule["Value"] for s3 in triggers for rule in s3["Filter"]["S3Key"]["Rules"]]
+    # Predictions and DICOM de-identification; S3 refuses overlapping prefixes for one event type.
+    assert prefixes == ["uploads/imaging/", "uploads/imaging-deid/"]
+    assert not any(a != b and b.startswith(a) for a in prefixes for b in prefixes)
+    for s3 in triggers:
+        assert s3["Bucket"] == {"Ref": "UploadsBucket"}
+        assert as_list(s3["Events"]) == ["s3:ObjectCreated:*"]
+        assert [r["Name"] for r in s3["Filter"]["S3Key"]["Rules"]] == ["prefix"]
     config = props["EventInvokeConfig"]
     assert config["MaximumRetryAttempts"] == 2
     assert config["DestinationConfig"]["OnFailure"] == {
@@ -665,6 +675,10 @@ def test_imaging_least_privilege(resources):
     assert prefix("WriteImagingResults") == "/results/imaging/*"
     assert as_list(statements["ReadImagingResults"]["Action"]) == ["s3:GetObject"]
     assert prefix("ReadImagingResults") == "/results/imaging/*"
+    assert set(as_list(statements["ReadDeidUploads"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert prefix("ReadDeidUploads") == "/uploads/imaging-deid/*"
+    assert as_list(statements["WriteDeidResults"]["Action"]) == ["s3:PutObject"]
+    assert prefix("WriteDeidResults") == "/results/imaging-deid/*"
     assert set(as_list(statements["JobRecords"]["Action"])) == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -773,6 +787,7 @@ ROUTE_SCOPES: dict[str, set[str]] = {
     "GET /v1/openapi.json": _ALL_SCOPES,
     "POST /v1/tabular/predict": {"medserve/tabular"},
     "POST /v1/imaging/predict": {"medserve/imaging"},
+    "POST /v1/imaging/deidentify": {"medserve/imaging"},
     "POST /v1/uploads": {"medserve/imaging"},
     "GET /v1/jobs/{id}": {"medserve/imaging", "medserve/tabular"},
     "POST /v1/text/predict": {"medserve/text"},

@@ -1,4 +1,5 @@
-"""``POST /v1/imaging/predict``: one image in, label, calibrated probabilities and an occlusion map out.
+"""``POST /v1/imaging/predict``: one image in, label, calibrated probabilities and an occlusion map
+out; ``POST /v1/imaging/deidentify``: one DICOM file in, the same file de-identified out.
 
 Two request shapes:
 
@@ -10,6 +11,11 @@ Two request shapes:
 
 Sizes are checked before anything is decoded (base64 included): 4.5 MB of image through the API
 (Lambda's 6 MB payload after base64), else ``POST /v1/uploads``.
+
+De-identification (:mod:`medserve.imaging.deid`, PS3.15 Annex E basic profile) takes a raw
+``application/dicom`` body of the same size and answers ``application/dicom`` with the header
+``X-Medserve-Burned-In-Risk`` (``yes; reasons=...`` or ``no``): text burned into the pixels is
+flagged, never removed. Larger files: put them under ``uploads/imaging-deid/`` (S3 trigger).
 """
 
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
@@ -35,17 +41,24 @@ from medserve.api.schemas import (
 )
 from medserve.aws.s3 import upload_prefix
 from medserve.config import settings
-from medserve.errors import InvalidInput, MalformedRequest, UnsupportedMediaType, UpstreamError
+from medserve.errors import (
+    InvalidInput,
+    MalformedRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UpstreamError,
+)
+from medserve.imaging.deid import DEID_MODALITY, deidentify_dicom
 from medserve.imaging.model import predict_image
 from medserve.imaging.pixels import check_size
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.interop import fhir, sr
 from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
-from medserve.observability import tracer
+from medserve.observability import Stopwatch, record_prediction, tracer
 from medserve.services import get_services
 from medserve.wire import check_unicode, flag_from
 
-__all__ = ["ImagingPredictRequest", "router"]
+__all__ = ["BURNED_IN_HEADER", "ImagingPredictRequest", "router"]
 
 router = APIGatewayHttpRouter()
 # A DICOM SR answers DICOM inputs only: other inputs are offered JSON and FHIR (see _offers).
@@ -53,6 +66,10 @@ OFFERS = (JSON, FHIR_JSON, DICOM)
 
 UPLOAD_PREFIX = upload_prefix("imaging")
 _TOO_BIG_HINT = "; send larger images through POST /v1/uploads"
+_DEID_TOO_BIG_HINT = f"; put larger files under {upload_prefix(DEID_MODALITY)} of the uploads bucket"
+BURNED_IN_HEADER = "X-Medserve-Burned-In-Risk"
+# Lambda's synchronous response limit (6 MB) holds the base64 of the file and the response's JSON.
+_MAX_RESPONSE_BASE64 = 6 * 1024 * 1024 - 16 * 1024
 _ERRORS = {
     400: "malformed request (empty body, JSON that is not an object)",
     404: "unknown model",
@@ -200,12 +217,86 @@ def imaging_predict(
     return fhir_response(200, fhir.imaging_bundle(builder, prediction, explanation, study, subject))
 
 
-def _raw_image(body: str | None, is_base64: bool) -> bytes:
+_DEID_ERRORS = {
+    400: "malformed request (empty body, body that is not valid base64)",
+    406: "the Accept header excludes application/dicom",
+    413: "file over the size limit, or a de-identified file too large for a synchronous answer",
+    415: "a Content-Type other than application/dicom",
+    422: "not a DICOM Part 10 file, or one that is truncated or corrupt",
+    502: "S3 failed (the audit trail)",
+}
+
+
+@router.post(
+    "/v1/imaging/deidentify",
+    summary="de-identify one DICOM file (PS3.15 Annex E basic profile, modified dates)",
+    description=(
+        "Raw body: one DICOM Part 10 file (Content-Type application/dicom, up to 4.5 MB). Answer: the "
+        "same file de-identified per DICOM PS3.15 Annex E, Basic Application Level Confidentiality "
+        "Profile with the Retain Longitudinal Temporal Information with Modified Dates option: "
+        "identifying attributes removed, emptied or replaced, private elements removed, UIDs "
+        "replaced (consistently within the request), dates shifted by one undisclosed offset, "
+        "PatientIdentityRemoved YES, pixel data byte-identical. Text burned into the pixels is not "
+        f"removed: the {BURNED_IN_HEADER} header says whether it is likely (`yes; reasons=...` or "
+        "`no`). Larger files: the S3 trigger on uploads/imaging-deid/."
+    ),
+    tags=["imaging"],
+    responses={
+        200: {
+            "description": "the de-identified DICOM file",
+            "headers": {
+                BURNED_IN_HEADER: {
+                    "description": "`yes; reasons=<comma-separated>` when text may be burned into the "
+                    "pixels (BurnedInAnnotation YES or not stated, modalities such as US, XA, ES, "
+                    "secondary captures), else `no`; pixels are never cleaned",
+                    "schema": {"type": "string"},
+                }
+            },
+            "content": {DICOM: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **error_responses(_DEID_ERRORS),
+    },
+    openapi_extensions={"requestBody": {"required": True, "content": {DICOM: _RAW_IMAGE}}},
+)
+@tracer.capture_method(capture_response=False)  # the answer is a patient's file
+def imaging_deidentify():
+    event = router.current_event
+    negotiated(router, (DICOM,))  # 406 before the body is read
+    media = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != DICOM:
+        raise UnsupportedMediaType("this route accepts application/dicom bodies (one DICOM Part 10 file)")
+    clock = Stopwatch()
+    data = _raw_image(event.get("body"), bool(event.get("isBase64Encoded")), hint=_DEID_TOO_BIG_HINT)
+    result = deidentify_dicom(data)
+    if (len(result.data) + 2) // 3 * 4 > _MAX_RESPONSE_BASE64:
+        raise PayloadTooLarge(
+            f"the de-identified file ({len(result.data)} bytes) is too large for a synchronous answer"
+            + _DEID_TOO_BIG_HINT
+        )
+    record_prediction(
+        "dicom de-identified",
+        count=1,
+        total_ms=clock.total_ms(),
+        format="dicom",
+        burned_in_risk=result.burned_in.risk,
+        **vars(result.counts),
+    )
+    return Response(
+        status_code=200,
+        content_type=DICOM,
+        body=result.data,  # bytes: powertools answers them base64-encoded (isBase64Encoded)
+        headers={BURNED_IN_HEADER: result.burned_in.header(), "Cache-Control": "no-store"},
+    )
+
+
+def _raw_image(body: str | None, is_base64: bool, *, hint: str = _TOO_BIG_HINT) -> bytes:
     if not body:
         raise MalformedRequest("the request body is empty: send the image file as the body")
     if not is_base64:  # API Gateway base64-encodes binary media types; a text body is no image
-        return body.encode("utf-8", "surrogateescape")
-    check_size(len(body) * 3 // 4, MAX_INLINE_BYTES, hint=_TOO_BIG_HINT)
+        body_bytes = body.encode("utf-8", "surrogateescape")
+        check_size(len(body_bytes), MAX_INLINE_BYTES, hint=hint)
+        return body_bytes
+    check_size(len(body) * 3 // 4, MAX_INLINE_BYTES, hint=hint)
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError) as e:

@@ -13,6 +13,7 @@ __all__ = [
     "encryption_args",
     "encryption_headers",
     "object_ref",
+    "result_file_key",
     "result_key",
     "upload_key",
     "upload_prefix",
@@ -52,10 +53,16 @@ def upload_key(modality: str, job_id: str, filename: str) -> str:
 
 def result_key(key: str, modality: str, *, error: bool = False) -> str:
     """``results/<modality>/<path>.json`` (or ``.error.json``) for ``uploads/<modality>/<path>``."""
+    return result_file_key(key, modality) + (".error.json" if error else ".json")
+
+
+def result_file_key(key: str, modality: str) -> str:
+    """``results/<modality>/<path>`` for ``uploads/<modality>/<path>``: where a trigger that makes a
+    file (a de-identified DICOM) writes it, beside its ``.json`` document."""
     prefix = upload_prefix(modality)
     if not key.startswith(prefix):
         raise ValueError("key is outside the modality's upload prefix")
-    return f"{RESULTS_PREFIX}/{modality}/{key[len(prefix) :]}" + (".error.json" if error else ".json")
+    return f"{RESULTS_PREFIX}/{modality}/{key[len(prefix) :]}"
 
 
 def object_ref(key: str) -> str:

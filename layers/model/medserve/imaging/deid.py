@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BURN_IN_MODALITIES",
+    "DEID_MODALITY",
     "RULES",
     "BurnedInRisk",
     "DeidentifiedDicom",
@@ -69,6 +70,9 @@ __all__ = [
 ]
 
 Action = Literal["X", "Z", "D", "U", "K", "C"]
+
+# The S3 trigger's "modality": uploads/imaging-deid/<path> -> results/imaging-deid/<path> (+ .json).
+DEID_MODALITY = "imaging-deid"
 
 
 @dataclass(frozen=True)

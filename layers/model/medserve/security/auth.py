@@ -46,6 +46,7 @@ ROUTE_SCOPES: dict[str, frozenset[str]] = {
     "GET /v1/openapi.json": frozenset(ALL_SCOPES),
     "POST /v1/tabular/predict": frozenset({TABULAR}),
     "POST /v1/imaging/predict": frozenset({IMAGING}),
+    "POST /v1/imaging/deidentify": frozenset({IMAGING}),
     "POST /v1/uploads": frozenset({IMAGING}),
     "GET /v1/jobs/{id}": frozenset({IMAGING, TABULAR}),  # tabular async offload jobs too
     "POST /v1/text/predict": frozenset({TEXT}),

@@ -3,7 +3,9 @@
 An object put under ``uploads/<modality>/<path>`` is scored once per object version and its
 result written to ``results/<modality>/<path>.json`` in the same bucket, or, when the file itself
 is unusable (unknown format, too large, unknown model), the error envelope to
-``results/<modality>/<path>.error.json``. Duplicate S3 deliveries are absorbed by powertools
+``results/<modality>/<path>.error.json``. A scorer that makes a file (DICOM de-identification)
+returns a :class:`ResultFile`: the file goes to ``results/<modality>/<path>``, then its document to
+``<path>.json``. Duplicate S3 deliveries are absorbed by powertools
 idempotency on DynamoDB keyed on (bucket, key, version). Failures of S3 itself are raised, so
 Lambda retries the async invocation and finally hands the event to the on-failure destination.
 
@@ -28,7 +30,14 @@ from typing import Any, Protocol
 
 from medserve.aws.errors import aws_errors
 from medserve.aws.idempotency import Idempotent
-from medserve.aws.s3 import encryption_args, object_ref, result_key, upload_prefix
+from medserve.aws.s3 import (
+    UPLOADS_PREFIX,
+    encryption_args,
+    object_ref,
+    result_file_key,
+    result_key,
+    upload_prefix,
+)
 from medserve.errors import MedserveError, PayloadTooLarge, UpstreamError
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.security import audit
@@ -50,7 +59,21 @@ class S3Upload:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-ScoreFile = Callable[[S3Upload], dict[str, Any]]
+@dataclass(frozen=True)
+class ResultFile:
+    """A scorer's answer when it makes a file, not only a document: ``body`` is written to
+    ``results/<modality>/<path>`` first, then ``document`` (with the file's key) to ``<path>.json``,
+    which therefore appears only once the file is complete."""
+
+    document: dict[str, Any]
+    body: bytes
+    content_type: str
+
+    def __repr__(self) -> str:
+        return f"ResultFile(bytes={len(self.body)}, content_type={self.content_type!r})"  # never the body
+
+
+ScoreFile = Callable[[S3Upload], "dict[str, Any] | ResultFile"]
 
 
 class JobTracker(Protocol):
@@ -64,6 +87,17 @@ class JobTracker(Protocol):
 def is_s3_event(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
     return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:s3"
+
+
+def upload_modality(event: dict[str, Any]) -> str | None:
+    """The ``<modality>`` of ``uploads/<modality>/...`` in an S3 event's first record (S3 sends one
+    record per notification), for a function that serves several upload prefixes."""
+    try:
+        key = urllib.parse.unquote_plus(event["Records"][0]["s3"]["object"]["key"])
+    except (KeyError, IndexError, TypeError):
+        return None
+    parts = key.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == UPLOADS_PREFIX else None
 
 
 def _object_identity(record: dict[str, Any]) -> dict[str, str]:
@@ -126,6 +160,10 @@ class S3BatchProcessor:
         try:
             upload = self._read(obj)
             result = self.score_file(upload)
+            if isinstance(result, ResultFile):
+                made = result_file_key(obj["key"], self.modality)
+                self._put(obj["bucket"], made, result.body, result.content_type)
+                result = {**result.document, "result_file": {"bucket": obj["bucket"], "key": made}}
             body = {"request_id": request_id, "source": _source(obj), **result}
             target = result_key(obj["key"], self.modality)
             status = "succeeded"
@@ -209,13 +247,13 @@ class S3BatchProcessor:
             )
 
     def _write(self, bucket: str, key: str, body: dict[str, Any]) -> None:
+        document = json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+        self._put(bucket, key, document, "application/json")
+
+    def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         with aws_errors("the result could not be written"):
             self.services.s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                ContentType="application/json",
-                Body=json.dumps(body, allow_nan=False, separators=(",", ":")).encode(),
-                **encryption_args(),
+                Bucket=bucket, Key=key, ContentType=content_type, Body=body, **encryption_args()
             )
 
 
