@@ -11,6 +11,7 @@ ROUTES = {
     "/v1/models/{name}",
     "/v1/tabular/predict",
     "/v1/imaging/predict",
+    "/v1/imaging/deidentify",
     "/v1/uploads",
     "/v1/jobs/{id}",
     "/v1/text/predict",
