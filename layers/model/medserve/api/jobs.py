@@ -51,10 +51,17 @@ class UploadRequest(BaseModel):
     content_type: Literal["image/png", "image/jpeg", "application/dicom"]
     model: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     explain: bool = Field(default=False, description="add an occlusion map to the result")
+    format: Literal["json", "fhir"] = Field(
+        default="json",
+        description="fhir: FHIR NDJSON beside the JSON result (results/<modality>/<key>.ndjson)",
+    )
 
     def __repr__(self) -> str:
         # Never the file name: callers name files after patients ("smith_john.dcm").
-        return f"UploadRequest(modality={self.modality!r}, model={self.model!r}, explain={self.explain})"
+        return (
+            f"UploadRequest(modality={self.modality!r}, model={self.model!r}, explain={self.explain}, "
+            f"format={self.format!r})"
+        )
 
     __str__ = __repr__
 
@@ -126,6 +133,8 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
     params |= encryption_args()
     headers |= encryption_headers()
     metadata = {"explain": "true"} if request.explain else {}
+    if request.format == "fhir":
+        metadata["format"] = "fhir"
     if request.model is not None:
         metadata["model"] = request.model
     if metadata:

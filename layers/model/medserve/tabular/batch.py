@@ -2,8 +2,11 @@
 
 Formats, chosen by the key's suffix: ``.csv`` (a header row naming the card's features) and
 ``.jsonl``/``.ndjson`` (one JSON object per line). An optional ``record_id`` column/field is
-echoed back untouched so callers can join results to their rows. Object metadata may choose the
-model (``x-amz-meta-model``) and ask for contributions (``x-amz-meta-explain: true``).
+echoed back untouched so callers can join results to their rows; an optional ``subject`` (a JSONL
+object ``{reference}``/``{identifier}``, or a CSV reference such as ``Patient/123``) is echoed as a
+FHIR reference for ``format: fhir`` results. Object metadata may choose the model
+(``x-amz-meta-model``), ask for contributions (``x-amz-meta-explain: true``) and for FHIR NDJSON
+beside the JSON result (``x-amz-meta-format: fhir``, see medserve.interop.batch).
 
 A bad row is reported in place (its row number, the fields and what is wrong with them) and the
 rest of the file is still scored; only a file that cannot be read at all fails as a whole.
@@ -21,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from medserve.interop.subjects import SUBJECT, parse_subject
 from medserve.monitoring.capture import capture_tabular, inference_id
 from medserve.observability import Stopwatch
 from medserve.services import get_services
@@ -100,6 +104,25 @@ def batch_id(upload: S3Upload) -> str:
     return "s3-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
+def _pop_subject(row: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Move a row's optional ``subject`` (a JSONL object, or a CSV reference such as
+    ``Patient/123``) into its result entry, where ``format: fhir`` reads it; the issues if invalid."""
+    if SUBJECT not in row:
+        return []
+    value = row.pop(SUBJECT)
+    if value is None:  # an empty CSV cell
+        return []
+    if isinstance(value, str):
+        value = {"reference": value.strip()}
+    try:
+        subject = parse_subject(value, SUBJECT)
+    except InvalidInput as e:
+        return list(e.details)
+    if subject is not None:
+        entry[SUBJECT] = subject.as_reference()
+    return []
+
+
 def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
     clock = Stopwatch()
     model = tabular.load(upload.metadata.get("model") or None)
@@ -116,12 +139,14 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
         else:
             if RECORD_ID in row:
                 entry[RECORD_ID] = row.pop(RECORD_ID)
+            subject_issues = _pop_subject(row, entry)
             values, issues, warns = validate_record(model.card, row)
+            issues = [*subject_issues, *issues]
             if issues:
                 entry["error"] = {
                     "code": "INVALID_INPUT",
                     "message": f"{len(issues)} invalid field(s)",
-                    "details": [i.as_detail() for i in issues],
+                    "details": [i if isinstance(i, dict) else i.as_detail() for i in issues],
                 }
             else:
                 valid_at.append(len(results))

@@ -5,9 +5,11 @@ result written to ``results/<modality>/<path>.json`` in the same bucket, or, whe
 is unusable (unknown format, too large, unknown model), the error envelope to
 ``results/<modality>/<path>.error.json``. A scorer that makes a file (DICOM de-identification)
 returns a :class:`ResultFile`: the file goes to ``results/<modality>/<path>``, then its document to
-``<path>.json``. Duplicate S3 deliveries are absorbed by powertools
-idempotency on DynamoDB keyed on (bucket, key, version). Failures of S3 itself are raised, so
-Lambda retries the async invocation and finally hands the event to the on-failure destination.
+``<path>.json``. Object metadata ``format: fhir`` adds FHIR NDJSON beside a successful result
+(``results/<modality>/<path>.ndjson``, medserve.interop.batch). Duplicate S3 deliveries are
+absorbed by powertools idempotency on DynamoDB keyed on (bucket, key, version). Failures of S3
+itself are raised, so Lambda retries the async invocation and finally hands the event to the
+on-failure destination.
 
 Object keys are chosen by callers and may carry identifiers ("smith_john.csv"): logs show only a
 short hash of the key.
@@ -39,6 +41,7 @@ from medserve.aws.s3 import (
     upload_prefix,
 )
 from medserve.errors import MedserveError, PayloadTooLarge, UpstreamError
+from medserve.interop import batch as fhir_batch
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.security import audit
 from medserve.services import Services, get_services
@@ -156,6 +159,7 @@ class S3BatchProcessor:
         if self.jobs is not None:
             self.jobs.started(obj["key"], self.modality)
         upload: S3Upload | None = None
+        fhir_lines: bytes | None = None
         outcome: dict[str, Any] = {"status": 200, "error_code": None}
         try:
             upload = self._read(obj)
@@ -167,6 +171,8 @@ class S3BatchProcessor:
             body = {"request_id": request_id, "source": _source(obj), **result}
             target = result_key(obj["key"], self.modality)
             status = "succeeded"
+            if fhir_batch.wants_fhir(upload.metadata):
+                fhir_lines = fhir_batch.ndjson_result(self.modality, upload.body, result, request_id)
         except UpstreamError:
             raise  # S3 is failing: let Lambda retry, then the on-failure destination take it
         except MedserveError as e:
@@ -178,6 +184,9 @@ class S3BatchProcessor:
             target = result_key(obj["key"], self.modality, error=True)
             status = "failed"
             outcome = {"status": e.status, "error_code": e.code}
+        if fhir_lines is not None:  # beside the JSON result, written first: the JSON says "done"
+            fhir_key = target.removesuffix(".json") + fhir_batch.FHIR_SUFFIX
+            self._put(obj["bucket"], fhir_key, fhir_lines, "application/fhir+ndjson")
         self._write(obj["bucket"], target, body)
         self._audit(obj, upload, body, outcome, request_id)
         if self.jobs is not None:
