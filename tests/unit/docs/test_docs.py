@@ -440,7 +440,10 @@ def test_the_architecture_tree_shows_every_folder() -> None:
         "/".join(p.split("/")[:n]) for p in lines for n in range(1, p.count("/") + 2)
     }  # layers/model/ shows layers
     absent = sorted(_listed_folders(ROOT) - shown)
-    assert not absent, f"folders docs/architecture.md's tree does not show: {absent}"
+    assert not absent, (
+        f"folders docs/architecture.md's tree does not show: {absent}; add one line each under "
+        "'## The tree' (the folder's name, indented two spaces below its parent, and what it is for)"
+    )
 
 
 def test_the_architecture_page_names_every_top_level_module() -> None:
