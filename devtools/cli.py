@@ -26,6 +26,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="execution environments (worker processes) per function, each with its own cold start; "
+        "concurrent requests beyond them wait (0: every handler in the server's process, one at a time)",
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client may take to send each part of a request (the whole body: 3x) before "
+        "the connection is closed",
+    )
+    serve.add_argument(
         "--no-auth",
         action="store_true",
         help="DANGER: serve without verifying tokens (every route open, functions skip their scope "

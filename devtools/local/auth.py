@@ -18,6 +18,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from medserve.security.auth import claim_scopes
 
 __all__ = [
     "LOCAL_AUDIENCE",
@@ -98,7 +99,7 @@ class LocalIssuer:
 
 def check_scopes(claims: Mapping[str, Any], required: Iterable[str]) -> list[str]:
     """The token's scopes if it has one of ``required`` (none required: any token); else 403."""
-    granted = str(claims.get("scope") or "").split()
+    granted = sorted(claim_scopes(claims))  # scope and scp, exactly as medserve.security.auth reads them
     needed = set(required)
     if needed and not needed.intersection(granted):
         raise AuthRefusal(

@@ -73,12 +73,35 @@ from devtools.local.template import (
     local_name,
     local_region,
 )
+from devtools.local.workers import (
+    DEFAULT_WORKERS,
+    FunctionError,
+    FunctionTimeout,
+    PooledInvoker,
+    WorkerCrashed,
+)
 
 __all__ = ["MAX_BODY_BYTES", "LocalApi", "Route", "RouteTable", "build_event", "main_serve"]
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
+# HTTP API quota: "total combined size of request line and header values: 10240 bytes".
+MAX_REQUEST_LINE_AND_HEADERS = 10240
+INTEGRATION_TIMEOUT_SECONDS = 30  # HTTP API's maximum integration timeout (not raisable)
+DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_ROUTE = "$default"
 INTERNAL_ERROR = {"message": "Internal Server Error"}  # API Gateway's own body, verbatim
+# What API Gateway answers for requests it refuses itself, before any route or function: its own
+# {"message": ...} bodies (never an HTML page), by status.
+GATEWAY_MESSAGES = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
 _TEXT_TYPES = {
     "application/json",
     "application/xml",
@@ -355,7 +378,13 @@ class _BodyTooLarge(Exception):
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True  # a stuck client must not keep the process alive on Ctrl-C
+    request_queue_size = 128  # 16 clients connecting at once overflowed the default backlog of 5
     api: LocalApi
+
+
+def gateway_response(status: int) -> HttpResponse:
+    """API Gateway's own answer for a request it refuses before routing: JSON ``{"message"}``."""
+    return json_response(status, {"message": GATEWAY_MESSAGES.get(status, "Bad Request")})
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -364,24 +393,40 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.1"  # keep-alive, like API Gateway; every response has a length
     server_version = "medserve-local"
+    # Each response goes out in one write; without TCP_NODELAY a keep-alive client's next request
+    # could still wait on Nagle + delayed ACK (~40 ms) behind a small response.
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        # A per-read socket timeout: a client that stops sending (headers or body) is dropped
+        # instead of holding a thread forever; the body also has an overall deadline (_read_body).
+        self.timeout = self.server.api.read_timeout
+        super().setup()
 
     def version_string(self) -> str:
         return self.server_version
 
+    def __getattr__(self, name: str) -> Any:
+        # Any method token reaches routing (404/405 in JSON), as at API Gateway; the base class
+        # would answer an unknown method with an HTML 501 page.
+        if name.startswith("do_"):
+            return self.do_any
+        raise AttributeError(name)
+
     def do_any(self) -> None:
         started = time.monotonic()
         request_id = new_request_id()
-        raw_path = urlsplit(self.path).path or "/"
+        self._route_key = f"{self.command} -"  # until a route matches: "GET -", never the path
         try:
             response = self._respond(request_id)
         except Exception:
             traceback.print_exc(file=sys.stderr)
             response = json_response(500, INTERNAL_ERROR)
-        # Logged before sending, so the line exists by the time the client has its answer.
-        _log(f"{self.command} {raw_path} {response.status} {(time.monotonic() - started) * 1000:.1f} ms")
+        # Logged before sending, so the line exists by the time the client has its answer. The
+        # route template and the request id, never the path itself: paths carry identifiers
+        # (/v1/jobs/<id>, a model name); the request id ties the line to the function's logs.
+        _log(f"{self._route_key} {response.status} {(time.monotonic() - started) * 1000:.1f} ms {request_id}")
         self._send(response, request_id)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_QUERY = do_any
 
     def handle_expect_100(self) -> bool:
         # curl sends "Expect: 100-continue" before large bodies: refuse those before they arrive.
@@ -390,11 +435,37 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return False
         return super().handle_expect_100()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The base class's error page (bad request line, line too long, too many headers...), as
+        API Gateway answers it: its status and a JSON ``{"message"}``, never HTML."""
+        status = {414: 414, 431: 431, 505: 505, 408: 408}.get(code, 400)
+        self.close_connection = True
+        if not hasattr(self, "command") or self.command is None:
+            self.command = ""
+        if not hasattr(self, "request_version"):
+            self.request_version = "HTTP/1.1"
+        _log(f"- - {status} 0.0 ms (refused before routing)")
+        self._send(gateway_response(status), new_request_id())
+
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # the default line carries the query string; do_any logs its own
+        pass  # the default line carries the path and query string; do_any logs its own
+
+    def _too_large_head(self) -> HttpResponse | None:
+        """414/431 past HTTP API's 10,240 bytes of request line and header values."""
+        line = len(self.requestline.encode("latin-1", "replace"))
+        if line > MAX_REQUEST_LINE_AND_HEADERS:
+            return gateway_response(414)
+        values = sum(len(v.encode("latin-1", "replace")) for v in self.headers.values())
+        if line + values > MAX_REQUEST_LINE_AND_HEADERS:
+            return gateway_response(431)
+        return None
 
     def _respond(self, request_id: str) -> HttpResponse:
         api = self.server.api
+        too_large = self._too_large_head()
+        if too_large is not None:
+            self.close_connection = True  # the body (if any) is left unread
+            return too_large
         parts = urlsplit(self.path)
         raw_path = parts.path or "/"
         try:
@@ -404,9 +475,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return error_response(
                 413, request_id, "PAYLOAD_TOO_LARGE", f"request body exceeds {MAX_BODY_BYTES} bytes"
             )
+        except TimeoutError:
+            self.close_connection = True
+            return gateway_response(408)
         except ValueError:
             self.close_connection = True
-            return error_response(400, request_id, "INVALID_INPUT", "malformed request body framing")
+            return error_response(400, request_id, "MALFORMED_REQUEST", "malformed request body framing")
         match = api.routes.match(self.command, unquote(raw_path))
         if match is None:
             allowed = api.routes.allowed_methods(unquote(raw_path))
@@ -418,9 +492,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
                     f"{self.command} is not allowed on this path (allowed: {', '.join(allowed)})",
                     extra_headers=[("Allow", ", ".join(allowed))],
                 )
+            # The method and "no route", never the path: it may carry an identifier.
             return error_response(
-                404, request_id, "ROUTE_NOT_FOUND", f"no route for {self.command} {raw_path}"
+                404, request_id, "ROUTE_NOT_FOUND", f"no route for this {self.command} request"
             )
+        self._route_key = match.route.route_key
         authorizer = None
         if api.issuer is not None and match.route.scopes is not None:
             claims: dict[str, Any] = {}
@@ -447,11 +523,23 @@ class _RequestHandler(BaseHTTPRequestHandler):
             request_id=request_id,
             authorizer=authorizer,
         )
+        function_id = match.route.function_id
         try:
-            result = api.invoker.invoke(match.route.function_id, event)
+            result = api.invoker.invoke(
+                function_id, event, request_id=request_id, timeout=INTEGRATION_TIMEOUT_SECONDS
+            )
             return handler_response(result)
-        except Exception:
-            _log(f"{match.route.function_id} failed on {match.route.route_key} (request {request_id}):")
+        except FunctionTimeout:
+            spec = api.invoker.spec(function_id)
+            _log(f"{function_id} timed out on {match.route.route_key} (request {request_id})")
+            # Past the integration's 30 s API Gateway answers 503; a function stopped by its own
+            # shorter Timeout is an error response of the function: 500.
+            return gateway_response(503 if spec.timeout >= INTEGRATION_TIMEOUT_SECONDS else 500)
+        except FunctionError as failed:
+            _log(f"{function_id} failed on {match.route.route_key} (request {request_id}):\n{failed.trace}")
+            return json_response(500, INTERNAL_ERROR)
+        except (WorkerCrashed, Exception):
+            _log(f"{function_id} failed on {match.route.route_key} (request {request_id}):")
             traceback.print_exc(file=sys.stderr)
             return json_response(500, INTERNAL_ERROR)
 
@@ -462,8 +550,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return 0
 
     def _read_body(self) -> bytes:
+        # The whole body within 3 read timeouts (each read also has one): a client trickling a
+        # byte every few seconds is dropped too.
+        deadline = time.monotonic() + 3 * self.server.api.read_timeout
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
+            return self._read_chunked(deadline)
         length = self.headers.get("Content-Length")
         if length is None:
             return b""
@@ -472,35 +563,63 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raise ValueError("negative Content-Length")
         if size > MAX_BODY_BYTES:
             raise _BodyTooLarge
-        return self.rfile.read(size)
+        return self._read_exactly(size, deadline)
 
-    def _read_chunked(self) -> bytes:
+    def _read_exactly(self, size: int, deadline: float) -> bytes:
+        chunks, left = [], size
+        while left > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            chunk = (
+                self.rfile.read1(min(left, 1 << 16))
+                if hasattr(self.rfile, "read1")
+                else self.rfile.read(left)
+            )
+            if not chunk:
+                raise ValueError("the body ended before Content-Length bytes")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_chunked(self, deadline: float) -> bytes:
         chunks, total = [], 0
         while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip(), 16)
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            line = self.rfile.readline(1024)
+            if not line:
+                raise ValueError("the body ended inside a chunk")
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size < 0:
+                raise ValueError("negative chunk size")
             if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
                 return b"".join(chunks)
             total += size
             if total > MAX_BODY_BYTES:
                 raise _BodyTooLarge
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+            chunks.append(self._read_exactly(size, deadline))
+            self.rfile.readline(3)
 
     def _send(self, response: HttpResponse, request_id: str) -> None:
+        """Status line, headers and body in ONE write (two writes cost a Nagle/delayed-ACK stall)."""
+        reason = self.responses.get(response.status, ("",))[0]
+        lines = [f"{self.protocol_version} {response.status} {reason}"]
+        lines += [f"{name}: {value}" for name, value in response.headers]
+        lines += [
+            f"Date: {self.date_time_string()}",
+            f"apigw-requestid: {request_id}",
+            f"Content-Length: {len(response.body)}",
+        ]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         try:
-            self.send_response(response.status)
-            for name, value in response.headers:
-                self.send_header(name, value)
-            self.send_header("apigw-requestid", request_id)
-            self.send_header("Content-Length", str(len(response.body)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
+            self.wfile.write(head if self.command == "HEAD" else head + response.body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True  # the client left; nothing to tell it
 
 
@@ -524,8 +643,11 @@ class LocalApi:
         aws_port: int = 0,
         sagemaker_local: bool = False,
         auth: bool = True,
+        workers: int = DEFAULT_WORKERS,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self.template = template
+        self.read_timeout = read_timeout
         self.issuer: LocalIssuer | None = LocalIssuer() if auth else None
         self.host = host
         self.port = port
@@ -540,7 +662,9 @@ class LocalApi:
         if not auth:  # the functions' own scope check would refuse every request without claims
             env_vars = dict(env_vars or {})
             env_vars["Parameters"] = {**(env_vars.get("Parameters") or {}), "MEDSERVE_REQUIRE_AUTH": "false"}
-        self.invoker = Invoker(template, env_vars)
+        # Per-function pools of worker processes (devtools.local.workers): requests run concurrently,
+        # each execution environment with its own init, as Lambda's; workers=0: in this process.
+        self.invoker = PooledInvoker(template, env_vars, size=workers)
         self.access_log = AccessLog.from_template(template) if auth else None
         self.routes = RouteTable.from_invoker(self.invoker)
         self.aws: EmbeddedAWS | None = (
@@ -620,6 +744,7 @@ class LocalApi:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.invoker.close()  # the workers, before the embedded AWS they talk to
         if self.offload is not None:
             self.offload.stop()
             self.offload = None
@@ -830,6 +955,8 @@ def main_serve(args: argparse.Namespace) -> int:
             aws_port=getattr(args, "aws_port", 0) or 0,
             sagemaker_local=getattr(args, "sagemaker_local", False),
             auth=not getattr(args, "no_auth", False),
+            workers=getattr(args, "workers", DEFAULT_WORKERS),
+            read_timeout=getattr(args, "read_timeout", DEFAULT_READ_TIMEOUT),
         )
     except (TemplateError, OSError, ValueError) as e:
         print(f"medserve serve: {e}", file=sys.stderr)

@@ -15,6 +15,7 @@ ECHO_APP = '''
 import json
 import os
 import pathlib
+import time
 
 import echo_layer_helper  # lives in the layer: proves the layer is on sys.path
 
@@ -32,6 +33,13 @@ def lambda_handler(event, context):
     print("noise on stdout from the handler")  # must never reach medserve invoke's stdout
     if event.get("raise") or event.get("rawPath") == "/v1/explode":
         raise ValueError("boom")
+    if event.get("rawPath") == "/v1/items/slow":
+        # Holds its execution environment until the test says so (a file appears), at most 30 s.
+        flag = pathlib.Path(os.environ["OUT_DIR"]) / "release-slow"
+        deadline = time.monotonic() + 30
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return {"statusCode": 200, "body": "slow done"}
     if "Records" in event:
         out = pathlib.Path(os.environ["OUT_DIR"]) / "s3-events.jsonl"
         with out.open("a") as fh:

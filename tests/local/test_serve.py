@@ -305,3 +305,136 @@ def test_cli_serve_prints_the_banner_serves_and_stops_on_sigterm(tmp_path: Path)
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# ------------------------------------------------------- issue 18: behaves like the services
+
+
+def test_a_slow_request_holds_no_other(api: LocalApi) -> None:
+    """Each function has a pool of worker processes (execution environments): a request held in
+    one leaves the other routes, and the function's second worker, answering."""
+    import threading
+
+    flag = Path(api.invoker.spec("EchoFunction").environment["OUT_DIR"]) / "release-slow"
+    flag.unlink(missing_ok=True)
+    finished: list[str] = []
+    slow = threading.Thread(target=lambda: finished.append(str(request(api, "GET", "/v1/items/slow")[0])))
+    slow.start()
+    try:
+        # The slow request is running, held until the flag exists: these must answer meanwhile.
+        assert request(api, "GET", "/v1/other")[0] == 200
+        assert request(api, "GET", "/v1/items/fast")[0] == 200  # the same function: its other worker
+        assert finished == []  # (ordering, not timing: the slow one cannot have finished)
+    finally:
+        flag.write_text("go")
+        slow.join(timeout=60)
+    assert finished == ["200"]
+
+
+def raw_exchange(api: LocalApi, data: bytes, *, wait: float = 30) -> bytes:
+    """Bytes sent as they are on a fresh connection; everything the server answers until it closes."""
+    import socket
+
+    address = urlsplit(api.url)
+    with socket.create_connection((address.hostname, address.port), timeout=wait) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def split_response(raw: bytes) -> tuple[int, dict[str, str], Any]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        (b"GARBAGE\r\n\r\n", 400, "Bad Request"),
+        (b"GET /v1/other HTTP/7.0\r\n\r\n", 505, "HTTP Version Not Supported"),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "Request-URI Too Long"),
+        (b"GET /v1/items/" + b"a" * 11_000 + b" HTTP/1.1\r\n\r\n", 414, "Request-URI Too Long"),
+        (
+            b"GET /v1/other HTTP/1.1\r\nX-Big: " + b"a" * 11_000 + b"\r\n\r\n",
+            431,
+            "Request Header Fields Too Large",
+        ),
+        (
+            b"GET /v1/other HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n",
+            431,
+            "Request Header Fields Too Large",
+        ),
+    ],
+    ids=[
+        "bad request line",
+        "bad version",
+        "URL over 64 KiB",
+        "URL over 10 KiB",
+        "header over 10 KiB",
+        "200 headers",
+    ],
+)
+def test_requests_the_gateway_refuses_get_its_json_never_html(api: LocalApi, data, status, message) -> None:
+    code, headers, body = split_response(raw_exchange(api, data))
+    assert (code, body) == (status, {"message": message})
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+
+
+def test_unknown_methods_are_routed_like_any_other(api: LocalApi) -> None:
+    status, headers, data, _ = request(api, "BREW", "/v1/items/x")
+    assert (status, json.loads(data)["error"]["code"], headers["allow"]) == (405, "METHOD_NOT_ALLOWED", "GET")
+    status, _, data, _ = request(api, "BREW", "/v1/nothing/mrn-12345")
+    body = json.loads(data)
+    assert (status, body["error"]["code"]) == (404, "ROUTE_NOT_FOUND")
+    assert "12345" not in body["error"]["message"]  # the path is never quoted back
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: abc\r\n\r\n",
+        b"Content-Length: -5\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"Content-Length: 10\r\n\r\nshort",  # the client then closes its side: the body ends early
+    ],
+    ids=["not a number", "negative", "bad chunk size", "body shorter than its length"],
+)
+def test_framing_errors_are_malformed_request(api: LocalApi, framing: bytes) -> None:
+    import socket
+
+    address = urlsplit(api.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/echo/predict HTTP/1.1\r\nHost: x\r\n" + framing)
+        sock.shutdown(socket.SHUT_WR)
+        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    status, _, body = split_response(raw)
+    assert (status, body["error"]["code"]) == (400, "MALFORMED_REQUEST")
+
+
+def test_slow_and_incomplete_requests_are_dropped(tmp_path: Path) -> None:
+    """A client that stops sending is not held forever: an unfinished body gets 408 and the
+    connection is closed; unfinished headers, a closed connection."""
+    template = Template.load(make_stack(tmp_path))
+    with LocalApi(template, "127.0.0.1", 0, embedded_aws=False, read_timeout=0.3) as quick:
+        status, _, body = split_response(
+            raw_exchange(quick, b"POST /v1/echo/predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        )
+        assert (status, body) == (408, {"message": "Request Timeout"})
+        assert raw_exchange(quick, b"GET /v1/other HTTP/1.1\r\nHost: x\r\n") == b""
+
+
+def test_response_is_one_write(api: LocalApi) -> None:
+    """Head and body leave in one send: on a keep-alive connection the whole answer is readable
+    in the first recv after the request (headers and body written apart stalled ~40 ms each)."""
+    import socket
+
+    address = urlsplit(api.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET /v1/other HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = sock.recv(65536)
+            assert first.endswith(b"other:medserve_fn_OtherFunction"), first

@@ -71,6 +71,24 @@ def test_scopes_from_every_claim_shape(claims, scopes):
     assert principal is not None and principal.scopes == scopes
 
 
+@pytest.mark.parametrize(
+    "claims, scopes",
+    [
+        ({"scope": "medserve/tabular openid"}, {"medserve/tabular", "openid"}),
+        ({"scp": ["medserve/text"]}, {"medserve/text"}),
+        ({"scp": "[medserve/text medserve/imaging]"}, {"medserve/text", "medserve/imaging"}),
+    ],
+)
+def test_the_local_authorizer_reads_scopes_exactly_as_the_functions(claims, scopes):
+    """devtools.local.auth.check_scopes (the emulator's JWT authorizer) accepted `scope` only."""
+    from devtools.local.auth import AuthRefusal, check_scopes
+
+    for scope in scopes:
+        assert set(check_scopes(claims, [scope])) == scopes
+    with pytest.raises(AuthRefusal):
+        check_scopes(claims, ["medserve/none-of-these"])
+
+
 def test_claims_without_a_subject_are_no_principal():
     authorizer = jwt_authorizer(("medserve/tabular",))
     del authorizer["jwt"]["claims"]["sub"]

@@ -109,7 +109,20 @@ def principal_of(event: Mapping[str, Any]) -> Principal | None:
     claims = jwt.get("claims")
     if not isinstance(claims, Mapping) or not claims.get("sub"):
         return None
-    scopes = set(jwt.get("scopes") or [])
+    scopes = set(jwt.get("scopes") or []) | claim_scopes(claims)
+    return Principal(
+        subject=str(claims["sub"]),
+        client_id=str(claims.get("client_id") or claims.get("azp") or claims.get("aud") or ""),
+        issuer=str(claims.get("iss") or ""),
+        scopes=frozenset(scopes),
+    )
+
+
+def claim_scopes(claims: Mapping[str, Any]) -> set[str]:
+    """The scopes a token's claims grant: ``scope`` and ``scp``, each a space-separated string
+    (API Gateway passes a list claim as ``"[a b]"``) or a list. The one reading of scopes: the
+    local authorizer (devtools.local.auth) uses it too."""
+    scopes: set[str] = set()
     # Cognito and most issuers put scopes in "scope" (space-separated); Okta/Azure use "scp".
     for claim in ("scope", "scp"):
         value = claims.get(claim)
@@ -117,12 +130,7 @@ def principal_of(event: Mapping[str, Any]) -> Principal | None:
             scopes.update(value.strip("[]").split())
         elif isinstance(value, list):
             scopes.update(str(v) for v in value)
-    return Principal(
-        subject=str(claims["sub"]),
-        client_id=str(claims.get("client_id") or claims.get("azp") or claims.get("aud") or ""),
-        issuer=str(claims.get("iss") or ""),
-        scopes=frozenset(scopes),
-    )
+    return scopes
 
 
 def caller(event: Mapping[str, Any] | None) -> Principal:
