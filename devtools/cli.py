@@ -1,4 +1,4 @@
-"""The ``medserve`` command line: ``serve``, ``invoke`` and ``models``.
+"""The ``medserve`` command line: ``serve``, ``invoke``, ``models``, ``monitor`` and ``eval``.
 
 Heavy modules are imported inside each command so ``medserve --help`` stays instant.
 """
@@ -96,6 +96,23 @@ def _build_parser() -> argparse.ArgumentParser:
         "(default: $AUDIT_BUCKET); required",
     )
 
+    monitor = sub.add_parser("monitor", help="production monitoring: the drift job")
+    monsub = monitor.add_subparsers(dest="monitor_command", required=True)
+    run = monsub.add_parser(
+        "run", help="run the drift job once (MonitorFunction) and print where its reports are"
+    )
+    run.add_argument("--model", default=None, help="only this model (default: every captured model)")
+    run.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="embedded AWS of a running `medserve serve` (its banner prints it); default $AWS_ENDPOINT_URL",
+    )
+    run.add_argument("--aws", action="store_true", help="the AWS account the environment names, not moto")
+    run.add_argument("--bucket", default=None, help="monitoring bucket (default: the template's)")
+    run.add_argument("--window-hours", type=float, default=None, help="hours of capture to read (default 24)")
+    run.add_argument("--template", default="template.yaml")
+    run.add_argument("--json", action="store_true", help="print the job's answer as JSON")
+
     evaluate = sub.add_parser("eval", help="measure a component on an annotated data set")
     vsub = evaluate.add_subparsers(dest="eval_command", required=True)
     deid = vsub.add_parser("deid", help="de-identification recall and precision per identifier type")
@@ -143,6 +160,10 @@ def _run(args: argparse.Namespace) -> int:
         from devtools.local.invoke import main_invoke
 
         return main_invoke(args)
+    if args.command == "monitor":
+        from devtools.monitor_cli import main_monitor
+
+        return main_monitor(args)
     if args.command == "eval":
         from devtools.deid_eval import main_eval
 

@@ -438,6 +438,9 @@ def build(out: Path) -> dict:
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"built in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    from monitoring_baseline import imaging_baseline
+
+    imaging_baseline(out)  # statistics.json + constraints.json beside the card (from the ONNX file)
     return card
 
 

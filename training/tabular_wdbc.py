@@ -23,10 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import skl2onnx
 import sklearn
-from medserve.monitoring.baseline import numerical_feature, string_feature, write_baseline
 from skl2onnx import to_onnx
 from sklearn.covariance import LedoitWolf
 from sklearn.datasets import load_breast_cancer
@@ -46,6 +44,7 @@ from sklearn.preprocessing import StandardScaler
 # Shared metrics beside this file; importable whether run as a script or as training.<module>.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluation import bootstrap_auc_ci, expected_calibration_error
+from monitoring_baseline import tabular_baseline
 
 NAME = "breast-cancer-risk"
 VERSION = "1.0.0"
@@ -166,24 +165,6 @@ def ood_flags(statistics: dict, threshold: float, x: np.ndarray, x_train: np.nda
     margin = RANGE_MARGIN * (hi - lo)
     outside = ((x < lo - margin) | (x > hi + margin)).any(axis=1)
     return (distance > threshold) | outside
-
-
-def write_monitoring_baseline(out: Path) -> None:
-    """``statistics.json`` and ``constraints.json`` beside the card (medserve.monitoring): the
-    training split's features, and the outputs of the model in ``out`` on it, so the baseline
-    describes exactly the served artifact (its bytes are not touched)."""
-    card = json.loads((out / "card.json").read_text())
-    x_train, _, _, _ = split()
-    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
-    tensor, output = card["inputs"]["tensor"], card["outputs"]["probability_tensor"]
-    p = session.run([output], {tensor: x_train})[0][:, LABELS.index("malignant")]
-    threshold = card["outputs"]["decision_threshold"]
-    features = [
-        numerical_feature(spec["name"], x_train[:, i]) for i, spec in enumerate(card["inputs"]["features"])
-    ]
-    features.append(numerical_feature("prediction.probability", p))
-    features.append(string_feature("prediction.label", [LABELS[int(v >= threshold)] for v in p]))
-    write_baseline(out, features, len(x_train))
 
 
 def build(out: Path) -> dict:
@@ -351,7 +332,7 @@ def build(out: Path) -> dict:
         },
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    write_monitoring_baseline(out)
+    tabular_baseline(out)  # statistics.json + constraints.json beside the card
     return card
 
 
@@ -365,7 +346,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.baseline_only:
-        write_monitoring_baseline(args.out)
+        tabular_baseline(args.out)
         return
     card = build(args.out)
     print(

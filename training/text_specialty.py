@@ -435,6 +435,9 @@ def main() -> int:
         encoder_info = export_encoder(out)
     card = fit_head(out, encoder_info)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    from monitoring_baseline import text_baseline  # beside this script (its directory is on sys.path)
+
+    text_baseline(out)  # statistics.json + constraints.json beside the card
     m = card["metrics"]
     print(
         f"{NAME} {VERSION}: held-out accuracy {m['accuracy']} (95% CI {m['accuracy_ci95']}), macro-F1 "

@@ -882,6 +882,8 @@ class LocalApi:
         audit = self.aws.buckets.get("AuditBucket")
         if audit:  # one record per request (medserve.security.audit)
             examples.append(f"{aws} s3 ls --recursive s3://{audit}/audit/")
+        if "MonitorFunction" in self.invoker.specs:  # the drift job over what was captured so far
+            examples.append(f"medserve monitor run --endpoint-url {self.aws.endpoint_url}")
         return examples
 
 

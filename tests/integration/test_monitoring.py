@@ -190,3 +190,41 @@ def test_no_captured_record_holds_a_raw_value_or_an_identifier(
     assert "MRN" not in text and "SMITH" not in text.upper() and "smith_john" not in text
     assert UPLOADS not in text  # nor the bucket: the route names the trigger's fixed prefix only
     assert {r["route"] for r in records} == {"POST /v1/tabular/predict", "s3:uploads/tabular/"}
+
+
+def test_imaging_capture_holds_outputs_only(monitoring, imaging_app, imaging_context):
+    from tests.imaging_samples import PHANTOM
+
+    png = PHANTOM.read_bytes()
+    event = http_event("POST", "/v1/imaging/predict", png, headers={"content-type": "image/png"}, binary=True)
+    status, body = call(imaging_app, event, imaging_context)
+    assert status == 200
+    ((_key, raw),) = _objects(monitoring, "monitoring/capture/cxr-nodule-phantom/").items()
+    (record,) = [json.loads(line) for line in raw.decode().splitlines()]
+    (item,) = record["items"]
+    assert item["inference_id"] == f"{body['request_id']}:0"
+    assert set(item) == {"inference_id", "prediction"}  # no pixels, no header, no file name
+    prediction = body["predictions"][0]
+    assert item["prediction"]["label"] == prediction["label"]
+    if "ood" in prediction:  # the intended-use gate's score, when the model has one
+        assert item["prediction"]["ood_score"] == prediction["ood"]["score"]
+    assert len(raw) < 1000  # a few hundred bytes: nothing of a 128x128 image fits
+
+
+def test_text_capture_holds_outputs_only(monitoring, services, text_app, text_context):
+    from medserve.serving.registry import BundledModels
+
+    from tests.helpers import REPO
+
+    services.registry.bundled = BundledModels(REPO / "models")
+    note = (
+        "Patient Zebulon Quartermaine reports crushing chest pain radiating to the left arm; troponin rising."
+    )
+    status, body = call(text_app, http_event("POST", "/v1/text/predict", {"text": note}), text_context)
+    assert status == 200
+    captured = _objects(monitoring, "monitoring/capture/note-specialty/")
+    text = "\n".join(raw.decode() for raw in captured.values())
+    (record,) = [json.loads(line) for line in text.splitlines()]
+    assert record["items"][0]["prediction"]["label"] == body["predictions"][0]["label"]
+    for word in ("Zebulon", "Quartermaine", "crushing", "troponin", "chest"):
+        assert word not in text

@@ -16,11 +16,16 @@ from medserve.monitoring.baseline import (
     string_feature,
     write_baseline,
 )
+from medserve.serving.registry import BundledModels
 from medserve.serving.runtime import sha256_file
 
 from tests.helpers import REPO
 
-MODEL_DIRS = [REPO / "layers/model/medserve/bundled/breast-cancer-risk"]
+MODEL_DIRS = [
+    REPO / "layers/model/medserve/bundled/breast-cancer-risk",
+    REPO / "layers/model/medserve/bundled/cxr-nodule-phantom",
+    REPO / "models/note-specialty",  # the registry model (the embedded moto publishes it with its baseline)
+]
 
 
 def _check_statistics(statistics: dict) -> None:
@@ -56,6 +61,15 @@ def test_every_shipped_model_has_a_model_monitor_baseline(directory):
     assert {f["name"] for f in constraints["features"]} <= names
     assert "prediction.label" in names
     assert "prediction.probability" in names
+
+
+def test_every_bundled_and_registry_model_has_a_baseline():
+    bundled = BundledModels()
+    for name in bundled.names():
+        _, artifact = bundled.get(name)
+        assert Baseline.load(artifact.parent) is not None, name
+    for card in (REPO / "models").glob("*/card.json"):
+        assert Baseline.load(card.parent) is not None, card.parent.name
 
 
 def test_the_wdbc_baseline_is_the_training_split_and_leaves_the_artifact_alone():

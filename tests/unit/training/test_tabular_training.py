@@ -47,6 +47,15 @@ def test_rebuild_reproduces_metrics_and_weights(tmp_path):
             assert abs(built["metrics"][name] - value) <= METRIC_TOLERANCE, name
     assert built["metrics"]["roc_auc"] >= 0.98
     assert built["inputs"] == bundled["inputs"]
+    # The build writes the monitoring baseline beside the card, identical to the committed one
+    # up to the served model's floats.
+    statistics = json.loads((out / "statistics.json").read_text())
+    committed_stats = json.loads((MODEL / "statistics.json").read_text())
+    assert [f["name"] for f in statistics["features"]] == [f["name"] for f in committed_stats["features"]]
+    assert statistics["dataset"] == committed_stats["dataset"]
+    assert json.loads((out / "constraints.json").read_text()) == json.loads(
+        (MODEL / "constraints.json").read_text()
+    )
     rebuilt, committed = initializers(out / "model.onnx"), initializers(MODEL / "model.onnx")
     assert rebuilt.keys() == committed.keys()
     for name, weights in committed.items():

@@ -54,6 +54,7 @@ from medserve.imaging.pixels import check_size
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.interop import fhir, sr
 from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
+from medserve.monitoring.capture import capture_outputs
 from medserve.observability import Stopwatch, record_prediction, tracer
 from medserve.services import get_services
 from medserve.wire import check_unicode, flag_from
@@ -204,9 +205,21 @@ def imaging_predict(
     is_dicom = data[128:132] == b"DICM"
     answer_as = negotiated(router, OFFERS if is_dicom else (JSON, FHIR_JSON))
     body = predict_image(data, model=model, explain=explain, max_bytes=max_bytes)
+    services = get_services()
+    card, _ = services.registry.resolve(body["model"]["name"], modality="imaging")
+    # Outputs and the OOD score only: no pixel, header or file name (medserve.monitoring.capture).
+    capture_outputs(
+        services.capture(),
+        services.registry,
+        card,
+        route="POST /v1/imaging/predict",
+        status=200,
+        latency_ms=body["timing_ms"]["total"],
+        request_id=request_id(router),
+        predictions=body["predictions"],
+    )
     if answer_as == JSON:
         return json_response(200, {"request_id": request_id(router), **body})
-    card, _ = get_services().registry.resolve(body["model"]["name"], modality="imaging")
     prediction = body["predictions"][0]
     if answer_as == DICOM:
         report = sr.dicom_sr(data, card, body["model"], prediction)

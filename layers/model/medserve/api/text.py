@@ -26,7 +26,9 @@ from medserve.api.schemas import (
 from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.interop import fhir
 from medserve.interop.negotiation import FHIR_JSON, JSON
+from medserve.monitoring.capture import capture_outputs
 from medserve.observability import Stopwatch, model_dimensions, record_prediction, tracer
+from medserve.services import get_services
 from medserve.text import deid as phi
 from medserve.text.predict import DEID_METHOD, deidentify_note, load_classifier
 
@@ -196,6 +198,18 @@ def text_predict(request: Annotated[TextPredictRequest, Body()]):
         "timing_ms": {k: round(v, 3) for k, v in timing.items()},
         "intended_use": model.card.intended_use,
     }
+    # Outputs and the OOD score only: nothing of the text (medserve.monitoring.capture).
+    services = get_services()
+    capture_outputs(
+        services.capture(),
+        services.registry,
+        model.card,
+        route="POST /v1/text/predict",
+        status=200,
+        latency_ms=timing["total"],
+        request_id=body["request_id"],
+        predictions=body["predictions"],
+    )
     if answer_as == FHIR_JSON:
         builder = fhir.BundleBuilder(request_id(router), model.card, body["model"])
         return fhir_response(200, fhir.text_bundle(builder, body["predictions"][0], subject))

@@ -22,6 +22,7 @@ from medserve.errors import InvalidInput
 from medserve.imaging.deid import deidentify_dicom
 from medserve.imaging.model import predict_image
 from medserve.imaging.types import MAX_UPLOAD_BYTES
+from medserve.monitoring.capture import capture_outputs, inference_id, object_batch_id
 from medserve.services import get_services
 from medserve.triggers.jobs import UploadJobs
 from medserve.triggers.s3 import ResultFile, S3Upload
@@ -34,13 +35,29 @@ UPLOAD_JOBS = UploadJobs(lambda: get_services().jobs)
 
 
 def score_imaging_upload(upload: S3Upload) -> dict[str, Any]:
-    """Predict one uploaded image; raises a MedserveError for an unusable file (batch.py records it)."""
-    return predict_image(
+    """Predict one uploaded image; raises a MedserveError for an unusable file (batch.py records it).
+    The result's ``inference_id`` names the prediction for ``POST /v1/monitoring/ground-truth``."""
+    body = predict_image(
         upload.body,
         model=upload.metadata.get("model") or None,
         explain=flag_from(upload.metadata, "explain", "x-amz-meta-explain"),
         max_bytes=MAX_UPLOAD_BYTES,
     )
+    batch = object_batch_id(upload.bucket, upload.key, upload.version_id)
+    body["inference_id"] = inference_id(batch, 0)
+    services = get_services()
+    card, _ = services.registry.resolve(body["model"]["name"], modality="imaging")
+    capture_outputs(
+        services.capture(),
+        services.registry,
+        card,
+        route="s3:uploads/imaging/",
+        status=200,
+        latency_ms=body["timing_ms"]["total"],
+        request_id=batch,
+        predictions=body["predictions"],
+    )
+    return body
 
 
 def deidentify_upload(upload: S3Upload) -> ResultFile:

@@ -51,6 +51,7 @@ __all__ = [
     "capture_prefix",
     "capture_tabular",
     "inference_id",
+    "object_batch_id",
     "prediction_summary",
     "sampled",
     "sampling_rate",
@@ -68,6 +69,12 @@ def capture_prefix(model: str, version: str | None = None) -> str:
 
 def inference_id(request_id: str, index: int) -> str:
     return f"{request_id}:{index}"
+
+
+def object_batch_id(bucket: str, key: str, version_id: str | None) -> str:
+    """The opaque id of one scored S3 object version (never its key, which callers choose)."""
+    identity = f"{bucket}\n{key}\n{version_id or ''}"
+    return "s3-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
 
 
 def sampling_rate(card: ModelCard) -> float:
@@ -255,6 +262,7 @@ def capture_outputs(
     latency_ms: float,
     request_id: str,
     predictions: Sequence[Mapping[str, Any]],
+    ids: Sequence[str] | None = None,
 ) -> list[str]:
     """Capture an imaging or text request: outputs only (probability, label, OOD score). The
     input itself (pixels, text) has no summary here: the OOD score is its embedding summary."""
@@ -263,9 +271,10 @@ def capture_outputs(
     try:
         _, source = registry.resolve(card.name)
         baseline = registry.baseline(card, source)
+        item_ids = ids if ids is not None else [inference_id(request_id, i) for i in range(len(predictions))]
         items = [
-            {"inference_id": inference_id(request_id, i), "prediction": prediction_summary(p)}
-            for i, p in enumerate(predictions)
+            {"inference_id": item_id, "prediction": prediction_summary(p)}
+            for item_id, p in zip(item_ids, predictions, strict=True)
         ]
         writer.add(
             card,

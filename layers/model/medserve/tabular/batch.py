@@ -15,7 +15,6 @@ rest of the file is still scored; only a file that cannot be read at all fails a
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -25,7 +24,7 @@ import numpy as np
 
 from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from medserve.interop.subjects import SUBJECT, parse_subject
-from medserve.monitoring.capture import capture_tabular, inference_id
+from medserve.monitoring.capture import capture_tabular, inference_id, object_batch_id
 from medserve.observability import Stopwatch
 from medserve.services import get_services
 from medserve.tabular import predict as tabular
@@ -98,12 +97,6 @@ def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
     return rows
 
 
-def batch_id(upload: S3Upload) -> str:
-    """The opaque id of one scored object version (never its key, which callers choose)."""
-    identity = f"{upload.bucket}\n{upload.key}\n{upload.version_id or ''}"
-    return "s3-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
-
-
 def _pop_subject(row: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
     """Move a row's optional ``subject`` (a JSONL object, or a CSV reference such as
     ``Patient/123``) into its result entry, where ``format: fhir`` reads it; the issues if invalid."""
@@ -154,7 +147,7 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
                 warnings.append(warns)
         results.append(entry)
 
-    batch = batch_id(upload)
+    batch = object_batch_id(upload.bucket, upload.key, upload.version_id)
     captured: list[dict[str, Any]] = []  # the predictions answered, and their rows
     captured_rows: list[list[float]] = []
     if valid_rows:
