@@ -18,11 +18,12 @@ from medserve.serving.registry import BUNDLED_DIR, Registry, S3ModelStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # What the training scripts import (the train extra): checked before a build starts.
-TRAIN_MODULES = ("sklearn", "skl2onnx", "onnx", "torch", "transformers")
+TRAIN_MODULES = ("sklearn", "skl2onnx", "onnx", "torch", "transformers", "lifelines")
 # Bundled model -> the training script that builds it (run with `--out <dir>`).
 BUILDERS = {
     "breast-cancer-risk": "training/tabular_wdbc.py",
     "cxr-nodule-phantom": "training/imaging_phantoms.py",
+    "treatment-recommender-demo": "training/recommend_als.py",
 }
 # Registry models (too large for the layer: published to the models bucket, seeded into the
 # embedded one by `medserve serve`), built into models/<name>/.

@@ -26,7 +26,7 @@ from devtools.local.template import Template
 from tests.helpers import REPO
 
 DOCUMENT = REPO / "layers" / "model" / "medserve" / "api" / "openapi.json"
-ALL_SCOPES = ["medserve/tabular", "medserve/imaging", "medserve/text", "medserve/admin"]
+ALL_SCOPES = ["medserve/tabular", "medserve/imaging", "medserve/text", "medserve/recommend", "medserve/admin"]
 MAX_EXAMPLES = 25
 
 # Every built-in check stays on (schemathesis' default), with the expected statuses of two of them

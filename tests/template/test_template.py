@@ -524,6 +524,82 @@ def test_text_outputs(template):
 
 
 # ---------------------------------------------------------------------------------------------------
+# RecommendFunction: route, trigger, failure path, permissions
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_recommend_function_code_and_route(resources):
+    props = resources["RecommendFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/recommend/"
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["Layers"] == [{"Ref": "ModelLayer"}]
+    assert (
+        props["Environment"]["Variables"]["MEDSERVE_DEFAULT_RECOMMEND_MODEL"] == "treatment-recommender-demo"
+    )
+    assert (ROOT / "functions" / "recommend" / "app.py").is_file()
+    http = [e["Properties"] for e in props["Events"].values() if e["Type"] == "HttpApi"]
+    assert [(e["Method"], e["Path"], e["Auth"]) for e in http] == [
+        ("POST", "/v1/recommend/treatment", {"AuthorizationScopes": ["medserve/recommend"]})
+    ]
+    assert all(e["ApiId"] == {"Ref": "HttpApi"} for e in http)
+
+
+def test_recommend_s3_trigger_and_failure_path(resources):
+    props = resources["RecommendFunction"]["Properties"]
+    (event,) = [e["Properties"] for e in props["Events"].values() if e["Type"] == "S3"]
+    assert event["Bucket"] == {"Ref": "UploadsBucket"}
+    assert as_list(event["Events"]) == ["s3:ObjectCreated:*"]
+    assert event["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/recommend/"}]
+    config = props["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["RecommendDeadLetterQueue", "Arn"]},
+    }
+    dlq = resources["RecommendDeadLetterQueue"]["Properties"]
+    assert dlq["KmsMasterKeyId"] in DATA_KEY_REFS and dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    policy = resources["RecommendDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert policy["Effect"] == "Deny" and policy["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    dlq_alarm = resources["RecommendDeadLetterAlarm"]["Properties"]
+    assert dlq_alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["RecommendDeadLetterQueue", "QueueName"]}
+    errors = resources["RecommendErrorsAlarm"]["Properties"]
+    assert errors["MetricName"] == "Errors" and errors["Dimensions"][0]["Value"] == {
+        "Ref": "RecommendFunction"
+    }
+    group = resources["RecommendFunctionLogGroup"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${RecommendFunction}"}
+    assert group["KmsKeyId"] in DATA_KEY_REFS and group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+
+
+def test_recommend_least_privilege(resources):
+    statements = {st["Sid"]: st for name, st in _statements(resources) if name == "RecommendFunction"}
+    assert set(statements) == {
+        "ReadRecommendUploads",
+        "WriteRecommendResults",
+        "ReadModels",
+        "ListModels",
+        "IdempotencyRecords",
+        "WriteAuditRecords",
+        "UseDataKeyThroughServices",
+    }
+    assert set(as_list(statements["ReadRecommendUploads"]["Action"])) == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+    }
+    assert statements["ReadRecommendUploads"]["Resource"]["Fn::Sub"][0].endswith("/uploads/recommend/*")
+    assert as_list(statements["WriteRecommendResults"]["Action"]) == ["s3:PutObject"]
+    assert statements["WriteRecommendResults"]["Resource"]["Fn::Sub"][0].endswith("/results/recommend/*")
+    assert as_list(statements["ReadModels"]["Action"]) == ["s3:GetObject"]
+    for st in statements.values():
+        resource = json.dumps(st["Resource"])
+        assert "tabular" not in resource and "imaging" not in resource and "text" not in resource
+
+
+def test_recommend_outputs(template):
+    assert {"RecommendFunctionName", "RecommendDeadLetterQueueUrl"} <= set(template["Outputs"])
+
+
+# ---------------------------------------------------------------------------------------------------
 # API, alarms, outputs
 # ---------------------------------------------------------------------------------------------------
 
@@ -779,7 +855,13 @@ def test_tabular_may_invoke_exactly_the_configured_endpoints(resources):
 # Access control: JWT authorizer, per-route scopes, the Cognito issuer
 # ---------------------------------------------------------------------------------------------------
 
-_ALL_SCOPES = {"medserve/tabular", "medserve/imaging", "medserve/text", "medserve/admin"}
+_ALL_SCOPES = {
+    "medserve/tabular",
+    "medserve/imaging",
+    "medserve/text",
+    "medserve/recommend",
+    "medserve/admin",
+}
 # A token needs ANY ONE of a route's scopes. GET /v1/health is the one open route.
 ROUTE_SCOPES: dict[str, set[str]] = {
     "GET /v1/models": _ALL_SCOPES,
@@ -793,6 +875,7 @@ ROUTE_SCOPES: dict[str, set[str]] = {
     "POST /v1/text/predict": {"medserve/text"},
     "POST /v1/text/deidentify": {"medserve/text"},
     "POST /v1/monitoring/ground-truth": {"medserve/admin"},
+    "POST /v1/recommend/treatment": {"medserve/recommend"},
 }
 OPEN_ROUTES = {"GET /v1/health"}
 
@@ -875,7 +958,7 @@ def test_cognito_issuer(template, resources):
 
     server = resources["UserPoolResourceServer"]["Properties"]
     assert server["Identifier"] == "medserve"
-    assert {s["ScopeName"] for s in server["Scopes"]} == {"tabular", "imaging", "text", "admin"}
+    assert {s["ScopeName"] for s in server["Scopes"]} == {"tabular", "imaging", "text", "recommend", "admin"}
     full = {f"{server['Identifier']}/{s['ScopeName']}" for s in server["Scopes"]}
     assert full == _ALL_SCOPES
 
@@ -978,6 +1061,7 @@ def test_functions_may_only_put_audit_records(resources):
         "TextFunction",
         "GatewayAuditFunction",
         "MonitorFunction",
+        "RecommendFunction",
     }
     for name, statements in writers.items():
         (st,) = statements

@@ -17,6 +17,7 @@ ROUTES = {
     "/v1/text/predict",
     "/v1/text/deidentify",
     "/v1/monitoring/ground-truth",
+    "/v1/recommend/treatment",
 }
 
 

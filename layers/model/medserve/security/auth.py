@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 TABULAR, IMAGING, TEXT, ADMIN = "medserve/tabular", "medserve/imaging", "medserve/text", "medserve/admin"
-ALL_SCOPES: tuple[str, ...] = (TABULAR, IMAGING, TEXT, ADMIN)
+RECOMMEND = "medserve/recommend"
+ALL_SCOPES: tuple[str, ...] = (TABULAR, IMAGING, TEXT, RECOMMEND, ADMIN)
 
 OPEN_ROUTES = frozenset({"GET /v1/health"})  # liveness probes carry no token
 # A token needs ANY ONE of a route's scopes (API Gateway's rule for AuthorizationScopes).
@@ -54,6 +55,7 @@ ROUTE_SCOPES: dict[str, frozenset[str]] = {
     # Labels feed the performance report: an operator feed (e.g. a lab results interface), not
     # something a prediction client may write (it could poison the report of others' predictions).
     "POST /v1/monitoring/ground-truth": frozenset({ADMIN}),
+    "POST /v1/recommend/treatment": frozenset({RECOMMEND}),
 }
 
 

@@ -18,7 +18,7 @@ from medserve.errors import InvalidModelCard
 CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
 
-Modality = Literal["tabular", "imaging", "text"]
+Modality = Literal["tabular", "imaging", "text", "recommend"]
 Placement = Literal["lambda", "sagemaker-realtime", "sagemaker-async"]
 
 
@@ -217,6 +217,82 @@ class MonitoringSpec(_Card):
     )
 
 
+class ItemSpec(_Card):
+    """One recommendable item (a treatment or service): what clients show in a picker."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    label: str = Field(min_length=1, description="display name")
+    category: str = ""
+
+
+class ConflictSpec(_Card):
+    """A contraindicated combination: with one of ``items`` in the history, the other is never
+    recommended."""
+
+    items: tuple[str, str]
+    reason: str = Field(min_length=1)
+
+
+class RecommendSpec(_Card):
+    """A recommender's contract: items, safety rules, limits and how the artifacts fit together.
+
+    The ONNX artifact scores ``user @ item_matrix`` (``item_matrix`` an initializer of shape
+    ``(factors + 2, n_items)``: the item factors, the item baseline row, the popularity row),
+    replaces masked items by -inf and answers the top ``k``. ``factors_file`` (an extra artifact,
+    sha256-checked) holds the same item factors for the fold-in and the explanations.
+    """
+
+    feedback: Literal["explicit", "implicit"]
+    items: list[ItemSpec] = Field(min_length=2)
+    conflicts: list[ConflictSpec] = Field(default_factory=list)
+    default_k: int = Field(default=5, ge=1)
+    max_k: int = Field(ge=1)
+    max_history: int = Field(default=200, ge=1, description="history entries per patient; more is a 413")
+    max_exclude: int = Field(default=200, ge=0)
+    value_range: tuple[float, float] = Field(description="inclusive range of a history entry's value")
+    default_value: float | None = Field(
+        default=None, description="value of a history entry that gives none (None: value required)"
+    )
+    value_meaning: str = ""
+    regularization: float = Field(gt=0.0, description="lambda of the fold-in (V^T V + lambda I)")
+    confidence_alpha: float = Field(default=0.0, ge=0.0, description="implicit: c = 1 + alpha * value")
+    factors_file: str = Field(default="factors.npz", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    cold_start: Literal["features", "popularity"] = Field(
+        description="no history: 'features' maps patient features to a factor vector, else popularity"
+    )
+    baseline: str = Field(description="what an explanation's baseline score is")
+    tensors: dict[str, str] = Field(
+        default_factory=lambda: {
+            "user": "user",
+            "mask": "mask",
+            "k": "k",
+            "scores": "scores",
+            "top_scores": "top_scores",
+            "top_items": "top_items",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RecommendSpec:
+        ids = [item.id for item in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("item ids must be distinct")
+        known = set(ids)
+        for conflict in self.conflicts:
+            a, b = conflict.items
+            if a == b or a not in known or b not in known:
+                raise ValueError("a conflict names two distinct items of the card")
+        if not self.default_k <= self.max_k <= len(ids):
+            raise ValueError("default_k <= max_k <= number of items must hold")
+        lo, hi = self.value_range
+        if not lo <= hi or (self.default_value is not None and not lo <= self.default_value <= hi):
+            raise ValueError("value_range must be ordered and hold default_value")
+        return self
+
+    def item_ids(self) -> list[str]:
+        return [item.id for item in self.items]
+
+
 class ArtifactSpec(_Card):
     # A plain file name: it becomes an S3 key and a path under the /tmp cache.
     file: str = Field(default=MODEL_FILE, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -242,6 +318,7 @@ class ModelCard(_Card):
     outputs: OutputSpec
     preprocessing: dict = Field(default_factory=dict)
     explanation: ExplanationSpec | None = None
+    recommend: RecommendSpec | None = Field(default=None, description="recommenders: items, conflicts, k")
     metrics: dict = Field(default_factory=dict)
     training_data: dict = Field(default_factory=dict)
     intended_use_gate: IntendedUseGate | None = Field(
@@ -265,6 +342,18 @@ class ModelCard(_Card):
     def _imaging_needs_image_spec(self) -> ModelCard:
         if self.modality == "imaging" and self.inputs.image is None:
             raise ValueError("an imaging card describes its input image (inputs.image)")
+        return self
+
+    @model_validator(mode="after")
+    def _recommender_needs_its_spec(self) -> ModelCard:
+        if self.modality == "recommend":
+            spec = self.recommend
+            if spec is None:
+                raise ValueError("a recommend card describes its items and limits (recommend)")
+            if spec.factors_file not in {a.file for a in self.extra_artifacts}:
+                raise ValueError("recommend.factors_file must be one of extra_artifacts (sha256-checked)")
+            if list(self.outputs.labels) != spec.item_ids():
+                raise ValueError("a recommender's outputs.labels are its item ids, in card order")
         return self
 
     @model_validator(mode="after")

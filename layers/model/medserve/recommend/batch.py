@@ -1,0 +1,66 @@
+"""Scoring a JSON Lines file of patients (the S3 path of ``RecommendFunction``).
+
+Each line is one query, as ``POST /v1/recommend/treatment`` takes it (without ``model``), plus an
+optional ``record_id`` echoed back untouched so callers can join results to their rows. Object
+metadata may choose the model (``x-amz-meta-model``). A bad line is reported in place (its row
+number, the fields and what is wrong) and the rest of the file is still answered; only a file that
+cannot be read at all fails as a whole.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from medserve.errors import MedserveError, UnsupportedMediaType
+from medserve.recommend.model import RecommendModel
+from medserve.recommend.predict import Plan, plan, recommend_many
+from medserve.recommend.types import parse_query
+from medserve.services import get_services
+from medserve.tabular.batch import RECORD_ID, parse_rows
+from medserve.triggers.s3 import S3Upload
+
+_CHUNK = 5_000  # patients per ONNX run
+
+
+def score_recommend_file(upload: S3Upload) -> dict[str, Any]:
+    started = time.perf_counter()
+    if not upload.key.lower().endswith((".jsonl", ".ndjson")):
+        raise UnsupportedMediaType("recommend uploads must be .jsonl or .ndjson files (one patient per line)")
+    registry = get_services().registry
+    name = upload.metadata.get("model") or registry.default_name("recommend")
+    model = RecommendModel.load(registry, name)
+    spec = model.spec
+
+    results: list[dict[str, Any]] = []
+    plans: list[Plan] = []
+    planned_at: list[int] = []
+    for n, row in enumerate(parse_rows(upload.key, upload.body), start=1):
+        entry: dict[str, Any] = {"row": n}
+        if isinstance(row, str):
+            entry["error"] = {"code": "MALFORMED_ROW", "message": row, "details": []}
+        else:
+            if RECORD_ID in row:
+                entry[RECORD_ID] = row.pop(RECORD_ID)
+            try:
+                query = parse_query(row, max_history=spec.max_history, max_exclude=spec.max_exclude)
+                plans.append(plan(model, query))
+                planned_at.append(len(results))
+            except MedserveError as e:  # InvalidInput, PayloadTooLarge: this line only
+                entry["error"] = {"code": e.code, "message": e.message, "details": e.details}
+        results.append(entry)
+
+    for start in range(0, len(plans), _CHUNK):
+        answers = recommend_many(model, plans[start : start + _CHUNK])
+        for offset, answer in enumerate(answers):
+            results[planned_at[start + offset]]["recommendation"] = answer.as_dict()
+
+    failed = sum(1 for r in results if "error" in r)
+    return {
+        "model": model.loaded.envelope(),
+        "placement": model.card.placement,
+        "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
+        "results": results,
+        "timing_ms": {"total": round((time.perf_counter() - started) * 1000, 3)},
+        "intended_use": model.card.intended_use,
+    }
