@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import importlib.util
 import itertools
 import json
 import os
@@ -603,24 +604,30 @@ def actg175_check(seed: int = SEED, folds: int = 5, boot: int = 2000) -> dict:
     share in the trial): the outcome of the patients whose randomised regimen is the one the policy
     picks. Strata: antiretroviral history (str2) x symptomatic x baseline CD4 tertile x age band.
     """
-    import lifelines
-    import pandas as pd
-
-    table = Path(lifelines.__file__).parent / "datasets" / "ACTG175.csv"
-    df = pd.read_csv(table)
-    y = (df["cd420"] - df["cd40"]).to_numpy(float)
-    arm = df["arms"].to_numpy(int)
+    # The table's path without importing lifelines (its import pulls in matplotlib and scipy).
+    spec = importlib.util.find_spec("lifelines")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the ACTG 175 check needs lifelines (the train extra): pip install -e '.[train]'")
+    table = Path(spec.submodule_search_locations[0]) / "datasets" / "ACTG175.csv"
+    with table.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    df = {
+        k: np.array([float(r[k]) for r in rows]) for k in ("cd40", "cd420", "arms", "str2", "symptom", "age")
+    }
+    y = df["cd420"] - df["cd40"]
+    arm = df["arms"].astype(int)
+    n = len(rows)
     propensity = np.bincount(arm, minlength=4) / len(arm)
     rng = np.random.default_rng(seed)
-    fold_of = rng.permutation(len(df)) % folds
-    matched_best, matched_pers, matched_cell = np.zeros(len(df)), np.zeros(len(df)), np.zeros(len(df))
+    fold_of = rng.permutation(n) % folds
+    matched_best, matched_pers, matched_cell = np.zeros(n), np.zeros(n), np.zeros(n)
     chosen_ranks = []
     for fold in range(folds):
         tr, te = fold_of != fold, fold_of == fold
-        cd4_cuts = np.quantile(df.loc[tr, "cd40"], [1 / 3, 2 / 3])
+        cd4_cuts = np.quantile(df["cd40"][tr], [1 / 3, 2 / 3])
         strata = (
-            df["str2"].to_numpy(int) * 18
-            + df["symptom"].to_numpy(int) * 9
+            df["str2"].astype(int) * 18
+            + df["symptom"].astype(int) * 9
             + np.digitize(df["cd40"], cd4_cuts) * 3
             + np.digitize(df["age"], [30, 40])
         )
@@ -695,7 +702,7 @@ def actg175_check(seed: int = SEED, folds: int = 5, boot: int = 2000) -> dict:
 # --------------------------------------------------------------------------------------------
 def grid_for(feedback: str) -> list[tuple[int, float, float]]:
     ranks, lams = (4, 8, 16), (1.0, 10.0, 30.0, 100.0)
-    alphas = (0.5, 2.0) if feedback == "implicit" else (0.0,)
+    alphas = (0.1, 0.5, 2.0) if feedback == "implicit" else (0.0,)
     return list(itertools.product(ranks, lams, alphas))
 
 

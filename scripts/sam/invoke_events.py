@@ -91,7 +91,7 @@ def check_response(name: str, spec: dict[str, Any], result: Any, s3: Any, bucket
             written = json.loads(s3.get_object(Bucket=bucket, Key=spec["result_key"])["Body"].read())
         except Exception as exc:
             return [*problems, f"result object {spec['result_key']!r} not readable: {exc}"]
-        if spec["function"] == "TabularFunction":
+        if spec["function"] in ("TabularFunction", "RecommendFunction"):  # a file of rows / patients
             ok = written.get("summary", {}).get("rows", 0) > 0
         elif spec["function"] == "TextFunction":
             ok = "error" not in written and written.get("entities") and written.get("redacted_text")
