@@ -46,6 +46,7 @@ from torch import nn
 
 # Shared metrics beside this file; importable whether run as a script or as training.<module>.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cards import with_transparency
 from evaluation import bootstrap_auc_ci, expected_calibration_error
 
 NAME = "cxr-nodule-phantom"
@@ -436,6 +437,7 @@ def build(out: Path) -> dict:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         },
     }
+    card = with_transparency(card, NAME)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"built in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     from monitoring_baseline import imaging_baseline

@@ -43,6 +43,7 @@ from sklearn.preprocessing import StandardScaler
 
 # Shared metrics beside this file; importable whether run as a script or as training.<module>.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cards import with_transparency
 from evaluation import bootstrap_auc_ci, expected_calibration_error
 from monitoring_baseline import tabular_baseline
 
@@ -331,6 +332,7 @@ def build(out: Path) -> dict:
             "onnx": onnx.__version__,
         },
     }
+    card = with_transparency(card, NAME)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     tabular_baseline(out)  # statistics.json + constraints.json beside the card
     return card

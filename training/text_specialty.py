@@ -42,7 +42,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "model"))
+sys.path.insert(0, str(REPO / "training"))
 
+from cards import with_transparency  # noqa: E402
 from medserve.text.classifier import TextEncoder  # noqa: E402
 
 DATA = REPO / "training" / "data"
@@ -433,7 +435,7 @@ def main() -> int:
         encoder_info = json.loads((source / "card.json").read_text())["encoder"]
     else:
         encoder_info = export_encoder(out)
-    card = fit_head(out, encoder_info)
+    card = with_transparency(fit_head(out, encoder_info), NAME)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     from monitoring_baseline import text_baseline  # beside this script (its directory is on sys.path)
 

@@ -154,3 +154,15 @@ def test_xml_only_is_406_before_the_body_is_read(tabular_app, lambda_context, ac
     status, content_type, body = _call(tabular_app, event, lambda_context)
     assert (status, content_type) == (406, "application/json")
     assert body["error"]["code"] == "NOT_ACCEPTABLE"
+
+
+def test_inputs_are_bounded_by_the_response_limit(tabular_app, lambda_context, record):
+    from medserve.interop.fhir import MAX_RECORDS_WITH_INPUTS
+
+    body = {"records": [record] * (MAX_RECORDS_WITH_INPUTS + 1)}
+    event = http_event("POST", PREDICT, body, headers=FHIR, query={"_include": "inputs"})
+    status, content_type, outcome = _call(tabular_app, event, lambda_context)
+    assert (status, content_type) == (413, FHIR_TYPE) and outcome["issue"][0]["code"] == "too-costly"
+    # Without the inputs the same records are answered.
+    status, _, bundle = _call(tabular_app, http_event("POST", PREDICT, body, headers=FHIR), lambda_context)
+    assert status == 200 and len(bundle["entry"]) == MAX_RECORDS_WITH_INPUTS + 1 + 3

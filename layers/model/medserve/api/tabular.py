@@ -25,7 +25,7 @@ from medserve.api.schemas import (
     split_subjects,
 )
 from medserve.config import settings
-from medserve.errors import UpstreamError
+from medserve.errors import PayloadTooLarge, UpstreamError
 from medserve.interop import fhir
 from medserve.interop.negotiation import FHIR_JSON, JSON, include_inputs
 from medserve.monitoring.capture import capture_tabular
@@ -58,6 +58,12 @@ _ERRORS = {
 @router.post(
     "/v1/tabular/predict",
     summary="risk prediction for tabular records",
+    description=(
+        "Accept: application/fhir+json (or ?_format=fhir) answers a FHIR R4 Bundle: one RiskAssessment "
+        "per record (subject from the record's optional `subject`), Device, model card, Provenance; "
+        "?_include=inputs adds the inputs as contained Observations. Errors are then OperationOutcomes. "
+        "See docs/fhir.md."
+    ),
     tags=["tabular"],
     responses={
         200: {
@@ -78,6 +84,12 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
     per record (see medserve.interop.fhir.tabular_bundle); ``?_include=inputs`` adds the inputs."""
     clock = Stopwatch()
     answer_as = negotiated(router, OFFERS)
+    with_inputs = answer_as == FHIR_JSON and include_inputs(router.current_event.query_string_parameters)
+    if with_inputs and len(request.records) > fhir.MAX_RECORDS_WITH_INPUTS:
+        raise PayloadTooLarge(
+            f"with _include=inputs at most {fhir.MAX_RECORDS_WITH_INPUTS} records per request "
+            "(the Bundle would exceed the 6 MB response limit)"
+        )
     records, subjects = split_subjects(request.records)
     services = get_services()
     card, _ = services.registry.resolve(request.model, modality="tabular")
@@ -160,11 +172,7 @@ def tabular_predict(request: Annotated[TabularPredictRequest, Body()]):
         "intended_use": card.intended_use,
     }
     if answer_as == FHIR_JSON:
-        inputs = (
-            validated.matrix.tolist()
-            if include_inputs(router.current_event.query_string_parameters)
-            else None
-        )
+        inputs = validated.matrix.tolist() if with_inputs else None
         builder = fhir.BundleBuilder(request_id(router), card, model_ref)
         return fhir_response(200, fhir.tabular_bundle(builder, predictions, explanations, subjects, inputs))
     return json_response(200, body)

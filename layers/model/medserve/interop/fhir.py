@@ -31,6 +31,7 @@ from medserve.serving.cards import ModelCard
 
 __all__ = [
     "AIAST",
+    "MAX_RECORDS_WITH_INPUTS",
     "BundleBuilder",
     "Subject",
     "imaging_bundle",
@@ -61,6 +62,9 @@ _PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participan
 _UCUM = "http://unitsofmeasure.org"
 _URI = "urn:ietf:rfc:3986"
 _DICOM_UID = "urn:dicom:uid"
+# ?_include=inputs adds ~9 KB per record (30 contained Observations for WDBC): Lambda's 6 MB
+# response limit allows ~600; 200 leaves room for wider cards.
+MAX_RECORDS_WITH_INPUTS = 200
 _NAMESPACE = uuid.UUID("0b1f6c55-9d7e-4b7e-8d55-3a4f2f0e6d21")  # medserve's: fullUrls per request
 
 # Our error codes -> FHIR IssueType (http://hl7.org/fhir/issue-type). Unlisted codes: exception.
@@ -130,7 +134,8 @@ def _anonymous_subject() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _model_markdown(card: ModelCard) -> str:
-    """The card as Markdown: what a clinician reads in the EHR's document viewer."""
+    """The card as Markdown (what a clinician reads in the EHR's document viewer): the HTI-1
+    transparency attributes first, then limitations and the held-out metrics."""
     lines = [
         f"# {card.name} {card.version}",
         "",
@@ -140,15 +145,29 @@ def _model_markdown(card: ModelCard) -> str:
         "",
         card.intended_use,
     ]
-    extra = card.model_extra or {}
-    transparency = extra.get("transparency")
-    if isinstance(transparency, Mapping):
-        for key, value in transparency.items():
-            lines += ["", f"## {key.replace('_', ' ').capitalize()}", "", *_markdown_value(value)]
+    t = card.transparency
+    if t is not None:
+        lines += ["", "## Intended patients", "", t.intended_patient_population]
+        lines += ["", "## Intended users", "", t.intended_users]
+        lines += ["", "## Out-of-scope use", "", *(f"- {item}" for item in t.out_of_scope_uses)]
+        lines += [
+            "",
+            "## Training data",
+            "",
+            t.training_data.description,
+            "",
+            f"Demographics: {t.training_data.demographics}",
+        ]
+        lines += ["", "## Validation", "", t.validation.process, ""]
+        lines += [f"- {name}: {_inline(card.metrics[name])}" for name in t.validation.metrics]
+        lines += ["", "## Fairness", "", t.fairness.analysis]
+        lines += ["", "## Update and maintenance", "", t.update_and_maintenance]
+        lines += ["", "## Known risks", "", *(f"- {item}" for item in t.known_risks)]
+        lines += ["", "## Developer", "", t.developer]
     if card.limitations:
         lines += ["", "## Limitations", "", *(f"- {item}" for item in card.limitations)]
     if card.metrics:
-        lines += ["", "## Metrics (held-out)", "", *_markdown_value(card.metrics)]
+        lines += ["", "## All metrics (held-out)", "", *_markdown_value(card.metrics)]
     lines += ["", f"Artifact sha256: `{card.artifact.sha256}`", ""]
     return "\n".join(lines)
 

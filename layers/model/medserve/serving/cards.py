@@ -300,6 +300,41 @@ class ArtifactSpec(_Card):
     bytes: int | None = None
 
 
+class TrainingDataDescription(_Card):
+    description: str = Field(min_length=1, description="what the data are, where from, how many")
+    demographics: str = Field(
+        min_length=1, description="who the data represent (age, sex, race, ethnicity...), or why unknown"
+    )
+
+
+class ValidationDescription(_Card):
+    process: str = Field(min_length=1, description="how the model was validated (splits, external data)")
+    metrics: list[str] = Field(min_length=1, description="the headline measures: names in the card's metrics")
+
+
+class FairnessDescription(_Card):
+    assessed: bool = Field(description="whether subgroup performance was measured")
+    analysis: str = Field(min_length=1, description="what was measured, or why it could not be")
+
+
+class Transparency(_Card):
+    """The source attributes ONC HTI-1 (45 CFR 170.315(b)(11)) asks of a predictive decision
+    support intervention, beside what the card already states (intended use, inputs, outputs,
+    limitations, metrics). Also the FHIR DocumentReference's Markdown (medserve.interop.fhir)."""
+
+    developer: str = Field(min_length=1, description="who developed and funded it")
+    intended_patient_population: str = Field(min_length=1)
+    intended_users: str = Field(min_length=1)
+    out_of_scope_uses: list[str] = Field(min_length=1, description="uses the developer cautions against")
+    training_data: TrainingDataDescription
+    validation: ValidationDescription
+    fairness: FairnessDescription
+    update_and_maintenance: str = Field(
+        min_length=1, description="how it is monitored, updated, re-validated"
+    )
+    known_risks: list[str] = Field(min_length=1)
+
+
 class ModelCard(_Card):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$")
@@ -321,6 +356,9 @@ class ModelCard(_Card):
     recommend: RecommendSpec | None = Field(default=None, description="recommenders: items, conflicts, k")
     metrics: dict = Field(default_factory=dict)
     training_data: dict = Field(default_factory=dict)
+    transparency: Transparency | None = Field(
+        default=None, description="HTI-1 transparency attributes (every bundled card has them)"
+    )
     intended_use_gate: IntendedUseGate | None = Field(
         default=None, description="inputs outside it are refused with 422 OUT_OF_SCOPE"
     )
@@ -367,6 +405,16 @@ class ModelCard(_Card):
     def _ood_statistics_shipped(self) -> ModelCard:
         if self.ood is not None and self.ood.statistics not in {a.file for a in self.extra_artifacts}:
             raise ValueError("ood.statistics must name one of extra_artifacts")
+        return self
+
+    @model_validator(mode="after")
+    def _transparency_metrics_exist(self) -> ModelCard:
+        if self.transparency is not None:
+            unknown = [m for m in self.transparency.validation.metrics if m not in self.metrics]
+            if unknown:
+                raise ValueError(
+                    f"transparency.validation.metrics names unknown metrics: {', '.join(unknown)}"
+                )
         return self
 
     def artifacts(self) -> list[ArtifactSpec]:
