@@ -27,7 +27,9 @@ app = create_app(imaging_router, jobs_router)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_s3_event(event):
         if upload_modality(event) == DEID_MODALITY:
-            return process_s3_event(event, context, modality=DEID_MODALITY, score_file=deidentify_upload)
+            return process_s3_event(
+                event, context, modality=DEID_MODALITY, score_file=deidentify_upload, jobs=UPLOAD_JOBS
+            )
         return process_s3_event(
             event, context, modality="imaging", score_file=score_imaging_upload, jobs=UPLOAD_JOBS
         )

@@ -1,15 +1,17 @@
 """DICOM de-identification through S3 (moto): uploads/imaging-deid/<path> -> the de-identified file
 at results/imaging-deid/<path> and its report at <path>.json (SSE-KMS), exactly once per object
-version, unusable files as .error.json, one audit record, nothing planted in reports or logs."""
+version, unusable files as .error.json, one audit record, nothing planted in reports or logs; and
+large files through POST /v1/uploads (modality imaging-deid) and GET /v1/jobs/{id}'s download_url."""
 
 import hashlib
 import io
 import json
 
 import pytest
+import requests
 from pydicom import dcmread
 
-from tests.helpers import s3_event, s3_json
+from tests.helpers import call, http_event, s3_event, s3_json
 from tests.imaging_samples import NESTED_NAME, PLANTED, PRIVATE_NAME, dicom_bytes, plant, pydicom_file
 from tests.integration.conftest import DATA_KEY, UPLOADS
 
@@ -114,3 +116,49 @@ def test_imaging_uploads_are_still_predicted(aws, deid_stack, imaging_app, imagi
     )
     assert outcome["outcomes"][0]["result_key"] == "results/imaging/ct.dcm.json"
     assert s3_json(aws["s3"], UPLOADS, "results/imaging/ct.dcm.json")["predictions"]
+
+
+def test_large_files_through_post_uploads_and_the_job(aws, jobs, imaging_app, imaging_context):
+    ask = {"modality": "imaging-deid", "filename": "ct 1.dcm", "content_type": "application/dicom"}
+    status, ticket = call(imaging_app, http_event("POST", "/v1/uploads", ask), imaging_context)
+    assert status == 201, ticket
+    key = f"uploads/imaging-deid/{ticket['job_id']}/ct 1.dcm"
+    data = dicom_bytes(plant("CT_small.dcm"))
+    put = requests.put(ticket["upload_url"], data=data, headers=ticket["headers"], timeout=30)
+    assert put.status_code == 200, put.text
+    version = aws["s3"].head_object(Bucket=UPLOADS, Key=key)["VersionId"]
+    imaging_app.lambda_handler(s3_event(UPLOADS, key, version_id=version), imaging_context)
+
+    event = http_event(
+        "GET", f"/v1/jobs/{ticket['job_id']}", route="/v1/jobs/{id}", path_parameters={"id": ticket["job_id"]}
+    )
+    status, job = call(imaging_app, event, imaging_context)
+    assert status == 200 and job["status"] == "succeeded" and job["modality"] == "imaging-deid"
+    assert job["result"]["burned_in_risk"]["pixels_cleaned"] is False
+    got = requests.get(job["download_url"], timeout=30)
+    assert got.status_code == 200
+    assert dcmread(io.BytesIO(got.content)).PatientIdentityRemoved == "YES"
+    assert not [v for v in planted() if v.encode() in got.content]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"content_type": "image/png"}, {"model": "cxr-nodule-phantom"}, {"explain": True}],
+    ids=["png", "model", "explain"],
+)
+def test_deid_uploads_take_dicom_only(aws, jobs, imaging_app, imaging_context, fields):
+    ask = {"modality": "imaging-deid", "filename": "x.dcm", "content_type": "application/dicom", **fields}
+    status, body = call(imaging_app, http_event("POST", "/v1/uploads", ask), imaging_context)
+    assert status == 422 and body["error"]["code"] == "INVALID_INPUT", body
+
+
+def test_a_null_model_is_refused_as_the_document_says(aws, jobs, imaging_app, imaging_context):
+    # The published schema forbids "model" for imaging-deid uploads (null included): so does the route.
+    ask = {
+        "modality": "imaging-deid",
+        "filename": "x.dcm",
+        "content_type": "application/dicom",
+        "model": None,
+    }
+    status, _ = call(imaging_app, http_event("POST", "/v1/uploads", ask), imaging_context)
+    assert status == 422

@@ -755,6 +755,10 @@ def test_imaging_least_privilege(resources):
     assert prefix("ReadDeidUploads") == "/uploads/imaging-deid/*"
     assert as_list(statements["WriteDeidResults"]["Action"]) == ["s3:PutObject"]
     assert prefix("WriteDeidResults") == "/results/imaging-deid/*"
+    assert as_list(statements["PresignDeidUploads"]["Action"]) == ["s3:PutObject"]
+    assert prefix("PresignDeidUploads") == "/uploads/imaging-deid/*"
+    assert as_list(statements["ReadDeidResults"]["Action"]) == ["s3:GetObject"]
+    assert prefix("ReadDeidResults") == "/results/imaging-deid/*"
     assert set(as_list(statements["JobRecords"]["Action"])) == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",

@@ -283,3 +283,18 @@ def test_strings_of_the_output_hold_no_planted_value():
     out = read(deidentify_dicom(dicom_bytes(plant("MR_small.dcm"))).data)
     found = " ".join(strings(out))
     assert not [v for v in PLANTED.values() if len(v) > 2 and v in found]
+
+
+def test_elements_of_unknown_vr_are_removed():
+    ds = plant("MR_small.dcm")
+    ds.add_new(0x00209FF2, "UN", b"UNKNOWN^VR^MARKER")  # a public tag no dictionary here knows
+    out = deidentify_dicom(dicom_bytes(ds))
+    assert b"UNKNOWN^VR^MARKER" not in out.data and 0x00209FF2 not in read(out.data)
+
+
+def test_rt_labels_typed_by_staff_are_replaced():
+    source = read(pydicom_file("rtplan.dcm"))
+    result = read(deidentify_dicom(pydicom_file("rtplan.dcm")).data)
+    assert source.RTPlanLabel and result.RTPlanLabel == "ANONYMIZED"  # D: Type 1, so a dummy
+    assert "RTPlanName" not in result and "RTPlanDate" in result
+    assert result.RTPlanDate != source.RTPlanDate

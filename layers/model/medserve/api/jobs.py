@@ -7,6 +7,10 @@ returned headers: they are signed, and the uploads bucket refuses any object not
 the stack's KMS key (``x-amz-server-side-encryption*``). The S3 trigger then predicts the object
 and ``GET /v1/jobs/{id}`` returns ``{"job_id", "status", "result"?, "error"?}``, with the result
 document inlined once the job has ``succeeded`` (or its error once it has ``failed``).
+
+``modality: "imaging-deid"`` uploads a DICOM file to de-identify (``application/dicom``, no
+model): the job's result is the de-identification report, and ``download_url`` a presigned GET
+(15 minutes) of the de-identified file under ``results/imaging-deid/``.
 """
 
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
@@ -16,12 +20,12 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import JSON_BODY, error_responses
 from medserve.aws.errors import aws_errors, boto_errors
-from medserve.aws.s3 import encryption_args, encryption_headers, upload_key
+from medserve.aws.s3 import RESULTS_PREFIX, encryption_args, encryption_headers, upload_key
 from medserve.config import settings
 from medserve.errors import JobNotFound, NotConfigured, UpstreamError
 from medserve.observability import logger
@@ -39,9 +43,22 @@ _QUEUED_GRACE_SECONDS = 300  # an upload finishing as its URL expires still gets
 
 
 class UploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)  # the published types, no coercion
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # the published types, no coercion
+        # Published for _deid_takes_dicom_only, which pydantic cannot express in the schema it generates.
+        json_schema_extra={
+            "if": {"properties": {"modality": {"const": "imaging-deid"}}, "required": ["modality"]},
+            "then": {
+                "properties": {"content_type": {"const": "application/dicom"}, "explain": {"const": False}},
+                "not": {"required": ["model"]},
+            },
+        },
+    )
 
-    modality: Literal["imaging"] = Field(description="what the upload is predicted by")
+    modality: Literal["imaging", "imaging-deid"] = Field(
+        description="what the upload is for: imaging (predicted) or imaging-deid (a DICOM file de-identified)"
+    )
     filename: str = Field(
         min_length=1,
         max_length=128,
@@ -55,6 +72,14 @@ class UploadRequest(BaseModel):
         default="json",
         description="fhir: FHIR NDJSON beside the JSON result (results/<modality>/<key>.ndjson)",
     )
+
+    @model_validator(mode="after")
+    def _deid_takes_dicom_only(self) -> "UploadRequest":
+        if self.modality == "imaging-deid" and (
+            self.content_type != "application/dicom" or "model" in self.model_fields_set or self.explain
+        ):
+            raise ValueError("imaging-deid uploads are application/dicom files, without model or explain")
+        return self
 
     def __repr__(self) -> str:
         # Never the file name: callers name files after patients ("smith_john.dcm").
@@ -87,6 +112,9 @@ class JobView(BaseModel):
     updated_at: str
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    download_url: str | None = Field(
+        default=None, description="imaging-deid: a presigned GET of the de-identified file (15 minutes)"
+    )
 
 
 _ERRORS = {
@@ -108,7 +136,7 @@ def _store() -> JobStore:
 
 @router.post(
     "/v1/uploads",
-    summary="a presigned S3 PUT for an input too large for the API; the S3 trigger predicts it",
+    summary="a presigned S3 PUT for an input too large for the API (the S3 trigger processes it)",
     tags=["jobs"],
     responses={
         201: {"description": "the upload ticket", "content": {"application/json": {"model": UploadTicket}}},
@@ -186,9 +214,25 @@ def get_job(id: Annotated[str, Path(max_length=64, description="the id POST /v1/
         document = _read_document(job.result_location)
         if job.status == "succeeded":
             body["result"] = document
+            made = document.get("result_file")
+            if isinstance(made, dict) and str(made.get("key", "")).startswith(f"{RESULTS_PREFIX}/"):
+                body["download_url"] = _download_url(str(made.get("bucket", "")), str(made["key"]))
         elif isinstance(document.get("error"), dict):
             body["error"] = document["error"]  # with its details, as the API would have answered
     return json_response(200, body)
+
+
+def _download_url(bucket: str, key: str) -> str:
+    """A presigned GET of a file a job made (the de-identified DICOM), in the uploads bucket only."""
+    if bucket != settings().uploads_bucket:
+        raise UpstreamError("the job's result names another bucket")
+    with aws_errors("the download URL could not be signed"):
+        return get_services().s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket, "Key": key},
+            ExpiresIn=UPLOAD_URL_SECONDS,
+            HttpMethod="GET",
+        )
 
 
 def _read_document(location: str) -> dict[str, Any]:

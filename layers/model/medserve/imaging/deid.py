@@ -7,10 +7,11 @@ Contract of :meth:`DicomDeidentifier.deidentify` (one call per file; one deident
   data with the profile's action code) is removed (X), emptied (Z), given a dummy value (D), given
   a new UID (U) or kept (K), wherever it occurs, sequences included. Where the table offers a
   choice (``X/Z``, ``X/Z/D`` ...) the row says which was taken and the comment why;
-* beyond the table, three safety nets run on every element the table does not name: private
-  elements (odd groups) are removed, the profile's default (Table E.1-1 row "Private attributes",
-  X); every person name (PN) is emptied; every UID that is not one DICOM defines
-  (``1.2.840.10008.*``) or a class of things (``*ClassUID``) is replaced. Overlay data and
+* beyond the table, safety nets run on every element the table does not name: private elements
+  (odd groups) are removed, the profile's default (Table E.1-1 row "Private attributes", X);
+  every person name (PN) is emptied; every element of unknown VR (UN: a public tag this pydicom
+  does not know, so its content cannot be judged) is removed; every UID that is not one DICOM
+  defines (``1.2.840.10008.*``) or a class of things (``*ClassUID``) is replaced. Overlay data and
   comments (60xx,3000/4000), curves (50xx) and group lengths go too; the 128-byte preamble (free
   space any writer may fill) is zeroed;
 * UIDs: one map per deidentifier. The same input UID gets the same new UID in every file of the
@@ -141,7 +142,15 @@ _TABLE: tuple[tuple[int, str, str, Action], ...] = (
     (0x00102299, "ResponsibleOrganization", "X", "X"),
     (0x00104000, "PatientComments", "X", "X"),
     (0x00081120, "ReferencedPatientSequence", "X", "X"),
+    (0x00101100, "ReferencedPatientPhotoSequence", "X", "X"),
     (0x00380010, "AdmissionID", "X", "X"),
+    (0x00380011, "IssuerOfAdmissionID", "X", "X"),
+    (0x00380014, "IssuerOfAdmissionIDSequence", "X", "X"),
+    (0x00380040, "DischargeDiagnosisDescription", "X", "X"),
+    (0x00380050, "SpecialNeeds", "X", "X"),
+    (0x00380060, "ServiceEpisodeID", "X", "X"),
+    (0x00380061, "IssuerOfServiceEpisodeID", "X", "X"),
+    (0x00380062, "ServiceEpisodeDescription", "X", "X"),
     (0x00380300, "CurrentPatientLocation", "X", "X"),
     (0x00380400, "PatientInstitutionResidence", "X", "X"),
     (0x00380500, "PatientState", "X", "X"),
@@ -190,6 +199,21 @@ _TABLE: tuple[tuple[int, str, str, Action], ...] = (
     (0x00402016, "PlacerOrderNumberImagingServiceRequest", "Z", "Z"),
     (0x00402017, "FillerOrderNumberImagingServiceRequest", "Z", "Z"),
     (0x00402400, "ImagingServiceRequestComments", "X", "X"),
+    (0x00401002, "ReasonForTheRequestedProcedure", "X", "X"),
+    (0x00084000, "IdentifyingComments", "X", "X"),
+    (0x00400551, "SpecimenIdentifier", "X", "X"),
+    (0x00880904, "TopicTitle", "X", "X"),
+    (0x00880906, "TopicSubject", "X", "X"),
+    (0x00880910, "TopicAuthor", "X", "X"),
+    (0x00880912, "TopicKeywords", "X", "X"),
+    # RT labels and names are typed by staff and often carry the patient's name
+    (0x30060002, "StructureSetLabel", "D", "D"),
+    (0x30060004, "StructureSetName", "X", "X"),
+    (0x30060006, "StructureSetDescription", "X", "X"),
+    (0x300A0002, "RTPlanLabel", "D", "D"),
+    (0x300A0003, "RTPlanName", "X", "X"),
+    (0x300A0004, "RTPlanDescription", "X", "X"),
+    (0x300E0008, "ReviewerName", "X/Z", "Z"),
     # --- procedure steps (scheduled and performed)
     (0x00400001, "ScheduledStationAETitle", "X", "X"),
     (0x00400002, "ScheduledProcedureStepStartDate", "X", "X"),
@@ -267,6 +291,12 @@ _TABLE: tuple[tuple[int, str, str, Action], ...] = (
     (0x00203401, "ModifyingDeviceID", "X", "X"),
     (0x00203404, "ModifyingDeviceManufacturer", "X", "X"),
     (0x00203406, "ModifiedImageDescription", "X", "X"),
+    (0x00181010, "SecondaryCaptureDeviceID", "X", "X"),
+    (0x00181016, "SecondaryCaptureDeviceManufacturer", "X", "X"),
+    (0x00181018, "SecondaryCaptureDeviceManufacturerModelName", "X", "X"),
+    (0x00181019, "SecondaryCaptureDeviceSoftwareVersions", "X", "X"),
+    (0x00500020, "DeviceDescription", "X", "X"),
+    (0x0050001B, "ContainerComponentID", "X", "X"),
     (0x00080201, "TimezoneOffsetFromUTC", "X", "X"),
     # --- instances: UIDs (U; the catch-all for UIDs is in _default)
     (0x00080014, "InstanceCreatorUID", "U", "U"),
@@ -285,6 +315,10 @@ _TABLE: tuple[tuple[int, str, str, Action], ...] = (
     (0x00281214, "LargePaletteColorLookupTableUID", "U", "U"),
     (0x00041511, "ReferencedSOPInstanceUIDInFile", "U", "U"),
     (0x0040A124, "UID", "U", "U"),
+    (0x0040A171, "ObservationUID", "U", "U"),
+    (0x00620021, "TrackingUID", "U", "U"),
+    (0x0070031A, "FiducialUID", "U", "U"),
+    (0x00400554, "SpecimenUID", "U", "U"),
     (0x00880140, "StorageMediaFileSetUID", "U", "U"),
     (0x30060024, "ReferencedFrameOfReferenceUID", "U", "U"),
     (0x300600C2, "RelatedFrameOfReferenceUID", "U", "U"),
@@ -296,6 +330,7 @@ _TABLE: tuple[tuple[int, str, str, Action], ...] = (
     (0x0040A730, "ContentSequence", "X", "X"),  # SR content: Clean Structured Content not applied
     (0x04000561, "OriginalAttributesSequence", "X", "X"),  # the very values a modifier replaced
     (0x00880200, "IconImageSequence", "X", "X"),  # a thumbnail: burned-in text in small
+    (0x00700001, "GraphicAnnotationSequence", "D", "Z"),  # presentation-state text: emptied
     (0xFFFAFFFA, "DigitalSignaturesSequence", "X", "X"),
     (0xFFFCFFFC, "DataSetTrailingPadding", "X", "X"),
     # --- dates and times: the profile's X/Z/D, kept and shifted under the option (C)
@@ -323,6 +358,29 @@ _TABLE: tuple[tuple[int, str, str, Action], ...] = (
     (0x0040A120, "DateTime", "D", "C"),
     (0x0040A121, "Date", "D", "C"),
     (0x0040A122, "Time", "D", "C"),
+    (0x00080015, "InstanceCoercionDateTime", "X", "C"),
+    (0x00320032, "StudyVerifiedDate", "X", "C"),
+    (0x00320033, "StudyVerifiedTime", "X", "C"),
+    (0x00320034, "StudyReadDate", "X", "C"),
+    (0x00320035, "StudyReadTime", "X", "C"),
+    (0x00321000, "ScheduledStudyStartDate", "X", "C"),
+    (0x00321001, "ScheduledStudyStartTime", "X", "C"),
+    (0x00321010, "ScheduledStudyStopDate", "X", "C"),
+    (0x00321011, "ScheduledStudyStopTime", "X", "C"),
+    (0x00321040, "StudyArrivalDate", "X", "C"),
+    (0x00321041, "StudyArrivalTime", "X", "C"),
+    (0x00321050, "StudyCompletionDate", "X", "C"),
+    (0x00321051, "StudyCompletionTime", "X", "C"),
+    (0x00380020, "AdmittingDate", "X", "C"),
+    (0x00380021, "AdmittingTime", "X", "C"),
+    (0x00380030, "DischargeDate", "X", "C"),
+    (0x00380032, "DischargeTime", "X", "C"),
+    (0x00402004, "IssueDateOfImagingServiceRequest", "X", "C"),
+    (0x00402005, "IssueTimeOfImagingServiceRequest", "X", "C"),
+    (0x30060008, "StructureSetDate", "X", "C"),
+    (0x30060009, "StructureSetTime", "X", "C"),
+    (0x300A0006, "RTPlanDate", "X", "C"),
+    (0x300A0007, "RTPlanTime", "X", "C"),
 )
 RULES: dict[int, Rule] = {
     tag: Rule(tag, keyword, profile, action) for tag, keyword, profile, action in _TABLE
@@ -588,6 +646,8 @@ def _action(elem: DataElement) -> Action:
         return "X"  # curves; overlay data and comments (Table E.1-1: X): drawn or typed annotations
     if elem.VR == "PN":
         return "Z"  # a person's name the table does not list (a safety net beyond the table)
+    if elem.VR == "UN":
+        return "X"  # a public element this dictionary does not know: its bytes cannot be judged
     if elem.VR == "UI" and elem.value and not elem.keyword.endswith("ClassUID"):
         if any(not str(v).startswith(_DICOM_ROOT) for v in _values(elem.value)):
             return "U"  # an instance, study, device ... UID the table does not list

@@ -36,7 +36,7 @@ __all__ = ["JOB_ID", "Job", "JobStatus", "JobStore", "UploadJobs", "new_job_id",
 JobStatus = Literal["queued", "running", "succeeded", "failed", "timed_out"]
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex
 # uploads/<modality>/<job id>/<one path segment>: the keys POST /v1/uploads hands out.
-_UPLOAD_KEY = re.compile(r"^uploads/[a-z]+/(?P<job>[0-9a-f]{32})/[^/]+$")
+_UPLOAD_KEY = re.compile(r"^uploads/[a-z-]+/(?P<job>[0-9a-f]{32})/[^/]+$")  # imaging, imaging-deid, ...
 RETENTION_SECONDS = 7 * 24 * 3600  # as long as the uploads bucket keeps inputs (default)
 RUNNING_GRACE_SECONDS = 15 * 60  # > function timeout x (1 + 2 retries) + Lambda's retry backoff
 
