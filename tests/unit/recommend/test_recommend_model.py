@@ -241,7 +241,24 @@ def test_unknown_items_are_named(model):
     with pytest.raises(InvalidInput) as e:
         plan(model, query(history=[{"item": "lisinopril"}, {"item": "unobtainium"}], exclude=["kryptonite"]))
     assert "unobtainium" in e.value.message and "kryptonite" in e.value.message
-    assert {"field": "history[1].item", "issue": "unknown item", "item": "unobtainium"} in e.value.details
+    first, second = e.value.details
+    assert first == {"field": "history[1].item", "issue": "unknown item", "item": "unobtainium"}
+    assert second["field"] == "exclude[0]" and second["item"] == "kryptonite"
+
+
+def test_a_typo_gets_suggestions(model):
+    with pytest.raises(InvalidInput) as e:
+        plan(model, query(history=[{"item": "lisinoprill"}]))
+    assert e.value.details[0]["did_you_mean"][0] == "lisinopril"
+
+
+def test_an_unknown_item_that_is_not_shaped_like_an_id_is_named_by_position_only(model):
+    # Free text in an item field may be patient data (a name): it is not quoted back.
+    with pytest.raises(InvalidInput) as e:
+        plan(model, query(history=[{"item": "Jane Q. Public, MRN 0048213"}]))
+    assert "Jane" not in e.value.message and "0048213" not in str(e.value.details)
+    assert "history[0].item" in e.value.message
+    assert e.value.details[0] == {"field": "history[0].item", "issue": "unknown item"}
 
 
 @pytest.mark.parametrize("k", [0, -1, 21, 10**6])

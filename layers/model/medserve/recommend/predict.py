@@ -8,6 +8,8 @@ graph ever return it, and reported in ``excluded`` with its rule and reason.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,7 +22,10 @@ from medserve.tabular.model import validate_record
 
 __all__ = ["Plan", "plan", "recommend", "recommend_many"]
 
-_NAME_CAP = 64
+# An unknown item is quoted back only when it is shaped like a card item id (a lowercase code,
+# what a typo of one looks like); anything else ("Jane Doe", free text) could be patient data and
+# is named by its position alone. Either way the catalogue's closest ids are suggested.
+_ID_SHAPED = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 RAISED_MOST_BY = 3  # history items named as having raised a score most
 
 
@@ -49,9 +54,7 @@ def plan(model: RecommendModel, query: Query) -> Plan:
     for i, entry in enumerate(query.history):
         where = f"history[{i}]"
         if entry.item not in model.index:
-            # The item string is the caller's: quoted (capped) so they can see which one is wrong.
-            unknown.append(entry.item[:_NAME_CAP])
-            issues.append({"field": f"{where}.item", "issue": "unknown item", "item": entry.item[:_NAME_CAP]})
+            issues.append(_unknown(model, f"{where}.item", entry.item, unknown))
             continue
         if entry.item in seen:
             issues.append({"field": f"{where}.item", "issue": "duplicate item", "item": entry.item})
@@ -71,8 +74,7 @@ def plan(model: RecommendModel, query: Query) -> Plan:
         values.append(float(value))
     for i, item in enumerate(query.exclude):
         if item not in model.index:
-            unknown.append(item[:_NAME_CAP])
-            issues.append({"field": f"exclude[{i}]", "issue": "unknown item", "item": item[:_NAME_CAP]})
+            issues.append(_unknown(model, f"exclude[{i}]", item, unknown))
     k = spec.default_k if query.k is None else query.k
     if not 1 <= k <= spec.max_k:
         issues.append({"field": "k", "issue": "out of range", "valid_range": [1, spec.max_k]})
@@ -95,7 +97,7 @@ def plan(model: RecommendModel, query: Query) -> Plan:
         message = f"{len(issues)} invalid field(s)"
         if unknown:
             names = ", ".join(dict.fromkeys(unknown))
-            message = f"unknown item(s): {names}; GET /v1/models/{card.name} lists the items"
+            message = f"unknown item(s): {names}; the card (GET /v1/models/{card.name}) lists the items"
         raise InvalidInput(message, issues[:100])
 
     excluded, mask = _exclusions(model, items, query.exclude)
@@ -114,6 +116,20 @@ def plan(model: RecommendModel, query: Query) -> Plan:
         explain=query.explain,
         warnings=warnings,
     )
+
+
+def _unknown(model: RecommendModel, field: str, item: str, unknown: list[str]) -> dict:
+    """The issue of an unknown item; its name goes into ``unknown`` (for the message)."""
+    detail: dict = {"field": field, "issue": "unknown item"}
+    if _ID_SHAPED.fullmatch(item):
+        detail["item"] = item
+        unknown.append(item)
+    else:
+        unknown.append(field)
+    close = difflib.get_close_matches(item.lower()[:64], model.item_ids, n=3, cutoff=0.6)
+    if close:
+        detail["did_you_mean"] = close
+    return detail
 
 
 def _exclusions(
