@@ -116,11 +116,23 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="measure a component on an annotated data set")
     vsub = evaluate.add_subparsers(dest="eval_command", required=True)
     deid = vsub.add_parser("deid", help="de-identification recall and precision per identifier type")
-    deid.add_argument("--corpus", default=None, help="annotated notes (default: tests/data/deid_corpus.txt)")
-    deid.add_argument("--split", default=None, help="only notes of this split (dev, heldout)")
+    deid.add_argument(
+        "--set",
+        default="all",
+        choices=["project", "generated", "external", "all"],
+        help="(a) project corpus, (b) generated held-out notes, (c) external corpus, or all three",
+    )
+    deid.add_argument(
+        "--signal",
+        default="all",
+        choices=["rules", "model", "safelist", "all", "every"],
+        help="one signal alone, all three combined (the service), or every one of these in turn",
+    )
+    deid.add_argument("--corpus", default=None, help="another annotated corpus instead of the sets")
+    deid.add_argument("--split", default=None, help="only notes of this split (project: dev, heldout)")
     deid.add_argument("--json", action="store_true", help="print the report as JSON")
     deid.add_argument("--show-misses", action="store_true", help="list missed and spurious identifiers")
-    deid.add_argument("--min-recall", type=float, default=None, help="exit 1 when overall recall is lower")
+    deid.add_argument("--min-recall", type=float, default=None, help="exit 1 when a token recall is lower")
     return parser
 
 

@@ -44,7 +44,9 @@ def post(app, text_context, path, body):
 def test_deidentify_contract(text_app, text_context):
     status, body = post(text_app, text_context, "/v1/text/deidentify", {"text": PHI_NOTE})
     assert status == 200
-    assert body["request_id"] and body["mode"] == "tag" and body["method"]["name"] == "phi-rules"
+    assert (
+        body["request_id"] and body["mode"] == "tag" and body["method"]["name"] == "phi-rules+model+safelist"
+    )
     for entity in body["entities"]:
         assert set(entity) == {"type", "begin", "end", "score"}
     values = {PHI_NOTE[e["begin"] : e["end"]] for e in body["entities"]}

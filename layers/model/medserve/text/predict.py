@@ -11,7 +11,7 @@ from medserve.text.classifier import TextClassifier
 
 __all__ = ["DEID_METHOD", "deidentify_note", "load_classifier"]
 
-DEID_METHOD = {"name": "phi-rules", "version": phi.VERSION}
+DEID_METHOD = {"name": phi.METHOD, "version": phi.VERSION}
 
 
 def load_classifier(name: str | None) -> TextClassifier:

@@ -13,24 +13,36 @@ Contract:
   every date by one random per-document number of days, so intervals between dates are kept.
 * :func:`deidentify` does both.
 
-Method: rules and word lists, tuned for recall (a missed identifier is a privacy breach, a false
-alarm only hides a word). Structured identifiers (e-mail, URL, IP, SSN, phone, fax, labelled
-numbers, dates, ages over 89, street addresses, ZIP codes) are found by patterns; names by titles,
-credentials, labels, relations and name lists; cities by "City, ST" and place cues; facilities by
-their institution words. A name or number found once is then found everywhere in the note.
-``medserve eval deid`` measures recall and precision per type on the annotated corpus in
-``tests/data/deid_corpus.txt``.
+Method: three signals, each measured on its own by ``medserve eval deid --signal``, whose union
+goes through one overlap resolution (every candidate's characters stay covered; the rules' spans
+and types win where they fire) and one propagation (a name or number found once is found
+everywhere in the note):
+
+* the rules (:mod:`.recognisers`, :mod:`.names`): patterns for formats (e-mail, URL, IP, SSN,
+  phone, fax, labelled numbers, dates, ages over 89, addresses, ZIP codes, cities, facilities)
+  and names by titles, credentials, labels, relations and name lists;
+* a learned token classifier (:mod:`.model`, features in :mod:`.features`): a linear model over
+  hashed token features, trained on generated notes by ``training/deid_tokens.py`` and bundled
+  with its card under ``model/`` (demonstration only);
+* the safe-list pass (:mod:`.safelist`): in a name position, a word that is not a known English
+  or clinical word is a name (recall bought with precision).
+
+Modules: :mod:`.types` (Entity, Deidentified, TYPES), :mod:`.tokens`, :mod:`.recognisers`,
+:mod:`.names`, :mod:`.features`, :mod:`.model`, :mod:`.safelist`, :mod:`.resolve` (resolution,
+propagation, :func:`detect`), :mod:`.redact` (modes, surrogates, date shifts), :mod:`.lexicon`.
 
 No function here logs anything: the text, the entities and the fakes are patient data.
 """
 
 from medserve.text.deid.redact import deidentify, redact, shift_date
-from medserve.text.deid.resolve import detect
-from medserve.text.deid.types import MAX_CHARACTERS, MODES, TYPES, VERSION, Deidentified, Entity, Mode
+from medserve.text.deid.resolve import SIGNALS, detect
+from medserve.text.deid.types import MAX_CHARACTERS, METHOD, MODES, TYPES, VERSION, Deidentified, Entity, Mode
 
 __all__ = [
     "MAX_CHARACTERS",
+    "METHOD",
     "MODES",
+    "SIGNALS",
     "TYPES",
     "VERSION",
     "Deidentified",

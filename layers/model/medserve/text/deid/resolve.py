@@ -7,10 +7,15 @@ import re
 from collections.abc import Iterable, Iterator
 
 import medserve.text.deid.lexicon as lex
+from medserve.text.deid.features import tokenise
+from medserve.text.deid.model import token_model
 from medserve.text.deid.names import _names
 from medserve.text.deid.recognisers import _dates, _facilities, _places, _structured
+from medserve.text.deid.safelist import safelist_candidates
 from medserve.text.deid.tokens import _MONTH_WORDS, _WORD, _Token, _tokens
 from medserve.text.deid.types import Entity, _Candidate
+
+SIGNALS = ("rules", "model", "safelist")
 
 
 def _candidates(text: str, tokens: list[_Token]) -> Iterator[_Candidate]:
@@ -118,10 +123,26 @@ def _propagate(text: str, found: list[_Candidate]) -> Iterator[_Candidate]:
         yield _Candidate.of(types[m.group()], m.start(), m.end(), 0.75)
 
 
-def detect(text: str) -> list[Entity]:
-    """Every identifier in ``text``, sorted by offset, non-overlapping."""
-    tokens = _tokens(text)
-    first = _resolve(_candidates(text, tokens), text)
+def detect(text: str, signals: Iterable[str] = SIGNALS) -> list[Entity]:
+    """Every identifier in ``text``, sorted by offset, non-overlapping.
+
+    ``signals`` (default all three) picks the candidates: the rules, the learned token model and
+    the safe-list pass; their union goes through one resolution and one propagation, so no signal
+    can take away what another found. One signal alone is for measuring it (``medserve eval deid
+    --signal``)."""
+    signals = frozenset(signals)
+    if unknown := signals - set(SIGNALS):
+        raise ValueError(f"unknown signals {sorted(unknown)}")
+    candidates: list[_Candidate] = []
+    if "rules" in signals:
+        candidates.extend(_candidates(text, _tokens(text)))
+    if signals & {"model", "safelist"}:
+        words = tokenise(text)
+        if "model" in signals:
+            candidates.extend(token_model().candidates(text, words))
+        if "safelist" in signals:
+            candidates.extend(safelist_candidates(text, words))
+    first = _resolve(candidates, text)
     extra = list(_propagate(text, first))
     final = _resolve([*first, *extra], text) if extra else first
     return [Entity(c.type, c.begin, c.end, round(c.score, 2)) for c in final]

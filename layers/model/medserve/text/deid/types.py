@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MAX_CHARACTERS", "MODES", "TYPES", "VERSION", "Deidentified", "Entity", "Mode"]
+__all__ = ["MAX_CHARACTERS", "METHOD", "MODES", "TYPES", "VERSION", "Deidentified", "Entity", "Mode"]
 
-VERSION = "1.0.0"
+VERSION = "2.0.0"  # 2: rules + learned token model + safe list (issue 12)
+METHOD = "phi-rules+model+safelist"  # the "method" of every de-identification response
 MAX_CHARACTERS = 20_000  # per API request (413 beyond); S3 notes have their own limit
 TYPES = (
     "NAME",
