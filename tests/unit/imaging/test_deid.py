@@ -189,7 +189,7 @@ def test_overlays_and_group_lengths_are_removed():
     ds = read(pydicom_file("examples_overlay.dcm"))
     assert any(e.tag.group & 0xFF00 == 0x6000 and e.tag.element == 0x3000 for e in ds)
     result = read(deidentify_dicom(pydicom_file("examples_overlay.dcm")).data)
-    assert not any(e.tag.group & 0xFF00 == 0x6000 and e.tag.element in (0x3000, 0x4000) for e in result)
+    assert not any(e.tag.group & 0xFF00 == 0x6000 for e in result)  # data, comments, description
     assert not any(e.tag.element == 0 for e in result)
     assert result.PixelData == ds.PixelData
 
@@ -298,3 +298,60 @@ def test_rt_labels_typed_by_staff_are_replaced():
     assert source.RTPlanLabel and result.RTPlanLabel == "ANONYMIZED"  # D: Type 1, so a dummy
     assert "RTPlanName" not in result and "RTPlanDate" in result
     assert result.RTPlanDate != source.RTPlanDate
+
+
+def _marker(vr: str, n: int) -> object | None:
+    """A value of ``vr`` that appears nowhere else in the file (None: no distinctive value exists)."""
+    text = f"MK{n:04d}QZ"
+    return {
+        "PN": f"MARKER^P{n:04d}",
+        "DA": f"1901{1 + n % 12:02d}{1 + n % 28:02d}",
+        "TM": f"01{n % 60:02d}03.{n:06d}",
+        "DT": f"1901{1 + n % 12:02d}{1 + n % 28:02d}010203.{n:06d}",
+        "UI": f"1.2.3.999.{n}",
+        **{vr: text for vr in ("LO", "SH", "LT", "ST", "UT", "UC", "CS", "AE")},
+    }.get(vr)
+
+
+def test_every_row_of_the_table_acts_at_the_top_and_nested():
+    """Each non-keeping row, planted with a distinctive value at the top level and inside a kept
+    sequence: the value is gone from the output bytes and the attribute is removed, emptied,
+    dummied or given a new UID as the row says."""
+    ds = read(pydicom_file("MR_small.dcm"))
+    holder = Dataset()
+    holder.CodeValue, holder.CodingSchemeDesignator, holder.CodeMeaning = "T-D3000", "SRT", "Chest"
+    ds.AnatomicRegionSequence = Sequence([holder])
+    planted: dict[int, object] = {}
+    for n, (tag, rule) in enumerate(RULES.items()):
+        vr = dictionary_VR(tag)
+        if rule.action in ("K", "C") or tag >> 16 in (0x0002, 0xFFFA, 0xFFFC):
+            continue
+        if vr == "SQ":
+            item = Dataset()
+            item.add_new(0x0040A123, "PN", f"MARKER^S{n:04d}")  # Person Name: D wherever it is
+            value: object = Sequence([item])
+            planted[tag] = f"MARKER^S{n:04d}"
+        else:
+            value = _marker(vr, n)
+            if value is None:
+                continue
+            planted[tag] = value
+        ds.add_new(tag, vr, value)
+        nested_value = value if vr != "SQ" else Sequence([Dataset(item)])
+        holder.add_new(tag, vr, nested_value)
+    assert len(planted) > 150
+    out = deidentify_dicom(dicom_bytes(ds))
+    result = read(out.data)
+    leaked = [RULES[t].keyword for t, v in planted.items() if str(v).encode() in out.data]
+    assert not leaked
+    for where in (result, result.AnatomicRegionSequence[0]):
+        for tag in planted:
+            action = RULES[tag].action
+            if action == "X":
+                assert tag not in where, RULES[tag].keyword
+            elif action == "Z":
+                assert where[tag].value in ("", None, []) or not where[tag].value, RULES[tag].keyword
+            elif action == "D":
+                assert where[tag].value in ("ANONYMIZED", "0", 0, []), RULES[tag].keyword
+            elif action == "U":
+                assert str(where[tag].value).startswith("1.2.826.0.1.3680043.8.498."), RULES[tag].keyword

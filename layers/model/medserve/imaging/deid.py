@@ -11,8 +11,8 @@ Contract of :meth:`DicomDeidentifier.deidentify` (one call per file; one deident
   (odd groups) are removed, the profile's default (Table E.1-1 row "Private attributes", X);
   every person name (PN) is emptied; every element of unknown VR (UN: a public tag this pydicom
   does not know, so its content cannot be judged) is removed; every UID that is not one DICOM
-  defines (``1.2.840.10008.*``) or a class of things (``*ClassUID``) is replaced. Overlay data and
-  comments (60xx,3000/4000), curves (50xx) and group lengths go too; the 128-byte preamble (free
+  defines (``1.2.840.10008.*``) or a class of things (``*ClassUID``) is replaced. Overlays (60xx,
+  with their data and comments), curves (50xx) and group lengths go too; the 128-byte preamble (free
   space any writer may fill) is zeroed;
 * UIDs: one map per deidentifier. The same input UID gets the same new UID in every file of the
   batch (a study's files keep their study, series and references), and the new UID is a SHA-512 of
@@ -642,8 +642,11 @@ def _action(elem: DataElement) -> Action:
     group, element = elem.tag.group, elem.tag.element
     if element == 0:  # group lengths: wrong once anything is removed, and optional
         return "X"
-    if (group & 0xFF00) == 0x5000 or ((group & 0xFF00) == 0x6000 and element in (0x3000, 0x4000)):
-        return "X"  # curves; overlay data and comments (Table E.1-1: X): drawn or typed annotations
+    if (group & 0xFF00) in (0x5000, 0x6000) and not group & 1:
+        # Curves, and overlays (Table E.1-1: Overlay Data and Comments X): drawn or typed
+        # annotations. The whole overlay goes, its description and geometry with its data (an
+        # overlay without data would not conform).
+        return "X"
     if elem.VR == "PN":
         return "Z"  # a person's name the table does not list (a safety net beyond the table)
     if elem.VR == "UN":
