@@ -75,6 +75,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "(default: an embedded moto server holding the template's buckets and tables, no account needed)",
     )
 
+    dead = sub.add_parser(
+        "dead-letters", help="S3-triggered invokes of the local stack that failed after their retries"
+    )
+    dead.add_argument("--template", default="template.yaml")
+    dead.add_argument("--show", default=None, help="print the whole record of this request id")
+
     models = sub.add_parser("models", help="the model registry")
     msub = models.add_subparsers(dest="models_command", required=True)
     lst = msub.add_parser("list", help="list bundled models (and S3 ones with --bucket)")
@@ -176,6 +182,10 @@ def _run(args: argparse.Namespace) -> int:
         from devtools.monitor_cli import main_monitor
 
         return main_monitor(args)
+    if args.command == "dead-letters":
+        from devtools.local.dead_letters import main_dead_letters
+
+        return main_dead_letters(args)
     if args.command == "eval":
         from devtools.deid_eval import main_eval
 

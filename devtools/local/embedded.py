@@ -14,12 +14,17 @@
    (same events, prefix/suffix filter; ``Id`` = ``<LogicalId>-<n>``) to one internal SQS queue,
    and a daemon thread long-polls that queue and invokes the function whose configuration id the
    record carries, with the S3 event as moto built it (keys URL-encoded, like AWS). moto leaves
-   out fields S3 sends; they are added if missing: ``userIdentity``, ``requestParameters``,
-   ``responseElements``, ``bucket.ownerIdentity``, ``object.sequencer`` and, in versioned
-   buckets, ``object.versionId`` (read with HeadObject when the message is handled, so an
-   overwrite in between would show the newer version). moto's ``s3:TestEvent`` is skipped.
-   A failing handler is reported on stderr (as a failed asynchronous invoke would be logged);
-   it is not retried, and never stops the thread;
+   out fields S3 sends: ``object.versionId`` (in versioned buckets) and ``object.sequencer`` are
+   put in when moto builds the event, from the object version the PUT created (so two quick
+   writes to one key are two events with two versions, as in S3); ``userIdentity``,
+   ``requestParameters``, ``responseElements`` and ``bucket.ownerIdentity`` are added when the
+   message is handled. moto's ``s3:TestEvent`` is skipped;
+   a failing invoke is handled as Lambda handles a failed asynchronous invoke: retried
+   ``EventInvokeConfig.MaximumRetryAttempts`` times (default 2; a second apart here, not
+   minutes), then the invocation record (Lambda's on-failure shape: request payload, error,
+   ``condition: RetriesExhausted``) goes to the function's ``OnFailure`` SQS destination in
+   moto AND to a file under ``.medserve/dead-letters/<LogicalId>/`` beside the template, which
+   ``medserve dead-letters`` lists. A failure is never only a traceback;
 5. publishes every model directory under ``models/`` beside the template (the S3 registry's
    models, e.g. the text encoder) to the functions' ``MODELS_BUCKET`` under their
    ``MEDSERVE_MODEL_ALIAS``, so models that do not fit the layer are served offline too.
@@ -40,19 +45,29 @@ import traceback
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote_plus
 
 import boto3
 from moto.server import ThreadedMotoServer
 
 from devtools.local.invoke import Invoker
-from devtools.local.template import S3Trigger, Template, TemplateError, local_name, local_region
+from devtools.local.template import (
+    LOCAL_ACCOUNT_ID,
+    S3Trigger,
+    Template,
+    TemplateError,
+    local_name,
+    local_region,
+)
 
 __all__ = ["EmbeddedAWS", "S3Route"]
 
 NOTIFICATION_QUEUE = local_name("Internal") + "-s3-notifications"
+DEAD_LETTERS_DIR = Path(".medserve") / "dead-letters"  # beside template.yaml: medserve dead-letters
+DEFAULT_RETRY_ATTEMPTS = 2  # Lambda's default for asynchronous invokes
+RETRY_DELAY_SECONDS = 1.0  # Lambda waits about a minute, then two; locally a second, then two
 MODELS_DIR = "models"  # beside template.yaml: registry models seeded into the embedded models bucket
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _ATTRIBUTE_TYPES = {"String": "S", "Number": "N", "Binary": "B"}  # SimpleTable PrimaryKey.Type
@@ -82,8 +97,17 @@ class EmbeddedAWS:
         host: str = "127.0.0.1",
         port: int = 0,
         poll_seconds: int = 1,
+        seed_objects: list[tuple[str, str, bytes]] | None = None,
+        retry_delay: float = RETRY_DELAY_SECONDS,
+        dead_letter_dir: Path | None = None,
     ) -> None:
         self.template = template
+        # (bucket, key, body) put before the S3 notifications exist: `medserve invoke` seeds the
+        # objects a sample S3 event names, without a second, notified invoke.
+        self.seed_objects = list(seed_objects or [])
+        self.retry_delay = retry_delay
+        self.dead_letters: list[Path] = []  # records written by this run
+        self.dead_letter_dir = dead_letter_dir or template.base_dir / DEAD_LETTERS_DIR
         self.invoker = invoker or Invoker(template)
         self.host = host
         self.port = port
@@ -119,6 +143,8 @@ class EmbeddedAWS:
             self._reset_moto()
             self._set_environment()
             self._create_resources()
+            self._seed_objects()
+            _events_carry_the_put_version()
             self._configure_s3_notifications()
         except BaseException:
             self.stop()
@@ -210,6 +236,11 @@ class EmbeddedAWS:
             for card in sorted(directory.glob("*/card.json")):
                 store.publish(card.parent, alias)
                 self.seeded_models.append(card.parent.name)
+
+    def _seed_objects(self) -> None:
+        s3 = self.client("s3")
+        for bucket, key, body in self.seed_objects:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
 
     def _create_buckets(self) -> None:
         s3 = self.client("s3")
@@ -308,7 +339,7 @@ class EmbeddedAWS:
 
     def _poll(self) -> None:
         """Long-poll the notification queue until stop(); deliver each message, then delete it."""
-        sqs, s3 = self.client("sqs"), self.client("s3")
+        sqs = self.client("sqs")
         while not self._stopping.is_set():
             try:
                 response = sqs.receive_message(
@@ -322,13 +353,13 @@ class EmbeddedAWS:
                 continue
             for message in response.get("Messages", []):
                 try:
-                    self._deliver(json.loads(message["Body"]), s3)
+                    self._deliver(json.loads(message["Body"]))
                 except Exception as e:  # a bad message must not stop the thread
                     _log(f"S3 notifications: undeliverable message ({type(e).__name__})")
                 with contextlib.suppress(Exception):
                     sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def _deliver(self, body: dict[str, Any], s3: Any) -> None:
+    def _deliver(self, body: dict[str, Any]) -> None:
         """Invoke the functions the records of one S3 notification are for."""
         if body.get("Event") == "s3:TestEvent":
             return  # S3 sends it when the configuration is saved; Lambda never sees it
@@ -337,26 +368,86 @@ class EmbeddedAWS:
             route = self.s3_routes.get(record.get("s3", {}).get("configurationId", ""))
             if route is None:
                 continue
-            per_function.setdefault(route.function_id, []).append(_enrich(record, s3, self._versioned(route)))
+            per_function.setdefault(route.function_id, []).append(_enrich(record))
         for function_id, records in per_function.items():
             self._invoke(function_id, {"Records": records})
 
-    def _versioned(self, route: S3Route) -> bool:
-        props = self.template.properties(route.trigger.bucket_logical_id)
-        versioning = self.template.resolve(props.get("VersioningConfiguration")) or {}
-        return versioning.get("Status") == "Enabled"
-
     def _invoke(self, function_id: str, event: dict[str, Any]) -> None:
+        """An asynchronous invoke, as Lambda runs it: retried, then dead-lettered."""
         request_id = str(uuid.uuid4())
-        started = time.monotonic()
-        try:
-            self.invoker.invoke(function_id, event, request_id=request_id)
-        except Exception:
-            # What CloudWatch would show for a failed asynchronous invoke; no key, no body.
-            _log(f"S3 trigger: {function_id} raised (request {request_id}):")
-            traceback.print_exc(file=sys.stderr)
-        else:
-            _log(f"S3 trigger: {function_id} {len(event['Records'])} record(s) {_ms(started)} ms")
+        attempts = 1 + self._retry_attempts(function_id)
+        for attempt in range(1, attempts + 1):
+            started = time.monotonic()
+            try:
+                self.invoker.invoke(function_id, event, request_id=request_id)
+            except Exception as e:
+                # What CloudWatch would show for a failed asynchronous invoke; no key, no body.
+                _log(
+                    f"S3 trigger: {function_id} failed, attempt {attempt}/{attempts} (request {request_id}):"
+                )
+                trace = getattr(e, "trace", None) or traceback.format_exc()  # a worker's, or ours
+                print(trace, file=sys.stderr, flush=True)
+                if attempt == attempts:
+                    self._dead_letter(function_id, event, request_id, attempts, e)
+                elif not self._stopping.wait(self.retry_delay * attempt):
+                    continue
+                else:
+                    return
+            else:
+                _log(f"S3 trigger: {function_id} {len(event['Records'])} record(s) {_ms(started)} ms")
+                return
+
+    def _event_invoke_config(self, function_id: str) -> dict[str, Any]:
+        props = self.template.properties(function_id)
+        return self.template.resolve(props.get("EventInvokeConfig")) or {}
+
+    def _retry_attempts(self, function_id: str) -> int:
+        value = self._event_invoke_config(function_id).get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)
+        return max(0, int(value))
+
+    def _dead_letter(
+        self, function_id: str, event: dict[str, Any], request_id: str, attempts: int, error: Exception
+    ) -> None:
+        """Lambda's on-failure invocation record: to the function's OnFailure SQS destination (as
+        in AWS), and to a file ``medserve dead-letters`` lists (locally visible without AWS tools)."""
+        spec = self.invoker.spec(function_id)
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": f"arn:aws:lambda:{local_region()}:{LOCAL_ACCOUNT_ID}:function:"
+                f"{spec.logical_id}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {
+                "errorType": getattr(error, "error_type", type(error).__name__),
+                "errorMessage": "the function raised; its traceback is in the function's log",
+            },
+        }
+        directory = self.dead_letter_dir / function_id
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{request_id}.json"
+        path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        self.dead_letters.append(path)
+        destination = (self._event_invoke_config(function_id).get("DestinationConfig") or {}).get(
+            "OnFailure"
+        ) or {}
+        queue = str(destination.get("Destination") or "").rsplit(":", 1)[-1]
+        if destination.get("Type") == "SQS" and queue in self.queues.values():
+            with contextlib.suppress(Exception):  # the file is the record that must exist
+                sqs = self.client("sqs")
+                sqs.send_message(
+                    QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody=json.dumps(record)
+                )
+        _log(f"S3 trigger: {function_id} dead-lettered after {attempts} attempts: {path}")
 
 
 def _queue_configuration(config_id: str, trigger: S3Trigger) -> dict[str, Any]:
@@ -368,7 +459,30 @@ def _queue_configuration(config_id: str, trigger: S3Trigger) -> dict[str, Any]:
     return configuration
 
 
-def _enrich(record: dict[str, Any], s3: Any, versioned: bool) -> dict[str, Any]:
+def _events_carry_the_put_version() -> None:
+    """Make moto's S3 event builder write ``versionId`` (versioned buckets) and ``sequencer`` of
+    the object version the PUT created, as S3 does. moto's server runs in this process; the
+    builder is patched once (it is looked up by name when a notification is sent)."""
+    from moto.s3 import notifications
+
+    if getattr(notifications._get_s3_event, "medserve_versions", False):
+        return
+    original = notifications._get_s3_event
+
+    def build(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event = original(event_name, bucket, key, notification_id)
+        obj = event["Records"][0]["s3"]["object"]
+        version = getattr(key, "version_id", None)
+        if version and version != "null" and getattr(bucket, "is_versioned", False):
+            obj["versionId"] = version
+        obj.setdefault("sequencer", f"{time.time_ns():X}")  # increases per object, like S3's
+        return event
+
+    build.medserve_versions = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = build
+
+
+def _enrich(record: dict[str, Any]) -> dict[str, Any]:
     """Add the fields S3 puts in a record and moto omits (existing values are kept)."""
     record.setdefault("userIdentity", {"principalId": "AWS:LOCAL"})
     record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
@@ -378,13 +492,7 @@ def _enrich(record: dict[str, Any], s3: Any, versioned: bool) -> dict[str, Any]:
     )
     detail = record.setdefault("s3", {})
     detail.setdefault("bucket", {}).setdefault("ownerIdentity", {"principalId": "LOCAL"})
-    obj = detail.setdefault("object", {})
-    obj.setdefault("sequencer", f"{time.time_ns():X}")  # increases per object, like S3's
-    if versioned and "versionId" not in obj:
-        with contextlib.suppress(Exception):  # deleted since: Lambda would get the event anyway
-            head = s3.head_object(Bucket=detail["bucket"]["name"], Key=unquote_plus(obj["key"]))
-            if head.get("VersionId") and head["VersionId"] != "null":
-                obj["versionId"] = head["VersionId"]
+    detail.setdefault("object", {}).setdefault("sequencer", f"{time.time_ns():X}")
     return record
 
 

@@ -386,15 +386,37 @@ def _stdout_to_stderr_fd() -> Iterator[None]:
         os.close(saved)
 
 
+def sample_objects(template: Template, source: str, event: Any) -> list[tuple[str, str, bytes]]:
+    """The S3 objects a sample event of ``events/`` refers to (``s3_object`` in
+    ``events/manifest.yaml``), as (bucket named in the event, key, bytes): the embedded S3 holds
+    them before the invoke, so ``medserve invoke TabularFunction --event events/s3_tabular_upload.json``
+    reads a real object. Any other event: none."""
+    manifest = template.base_dir / "events" / "manifest.yaml"
+    if source == "-" or not manifest.is_file() or Path(source).resolve().parent != manifest.parent:
+        return []
+    import yaml  # the local extra; only for sample events
+
+    entry = (yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get(Path(source).name) or {}
+    obj = entry.get("s3_object")
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not obj or not records:
+        return []
+    bucket = records[0]["s3"]["bucket"]["name"]
+    return [(bucket, obj["key"], (template.base_dir / obj["file"]).read_bytes())]
+
+
 @contextlib.contextmanager
-def _maybe_embedded_aws(invoker: Invoker, wanted: bool) -> Iterator[None]:
-    """By default (no ``--aws``): the template's resources in moto for the duration of the invoke."""
+def _maybe_embedded_aws(
+    invoker: Invoker, wanted: bool, seed: list[tuple[str, str, bytes]] | None = None
+) -> Iterator[None]:
+    """By default (no ``--aws``): the template's resources in moto for the duration of the invoke,
+    holding the ``seed`` objects."""
     if not wanted:
         yield
         return
     from devtools.local.embedded import EmbeddedAWS  # moto is heavy: only when asked for
 
-    with EmbeddedAWS(invoker.template, invoker):
+    with EmbeddedAWS(invoker.template, invoker, seed_objects=seed):
         yield
 
 
@@ -432,7 +454,9 @@ def main_invoke(args: argparse.Namespace) -> int:
         print(f"medserve invoke: {e}", file=sys.stderr)
         return 2
     request_id = str(uuid.uuid4())
-    with _stdout_to_stderr_fd(), _maybe_embedded_aws(invoker, not getattr(args, "aws", False)):
+    embedded = not getattr(args, "aws", False)
+    seed = sample_objects(template, args.event, event) if embedded else []
+    with _stdout_to_stderr_fd(), _maybe_embedded_aws(invoker, embedded, seed):
         try:
             result = invoker.invoke(args.function, event, request_id=request_id)
         except Exception as e:  # any handler failure is the function's answer, as in Lambda

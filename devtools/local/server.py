@@ -26,8 +26,19 @@ Contract of :class:`LocalApi` (``start()``/``stop()``, or ``with``):
   contract's envelope; the verified claims reach the handler in ``requestContext.authorizer``.
   A refusal is also written as an access-log line to the functions subscribed to the access log
   (:mod:`devtools.local.access_log`), as API Gateway's would be;
-* one line per request on stderr: method, path (no query string), status, milliseconds. Never a
-  body, a header or a query value: they may carry patient data.
+* one line per request on stderr: the route template (``GET /v1/jobs/{id}``; ``GET -`` when no
+  route matched), status, milliseconds and the request id (``apigw-requestid``, the functions'
+  correlation id). Never the path itself (``/v1/jobs/<an MRN>``), a body, a header or a query
+  value: they may carry patient data;
+* handlers run in per-function pools of worker processes (:mod:`devtools.local.workers`,
+  ``workers`` per function): concurrent requests run concurrently, each execution environment
+  with its own cold start; HTTP API's 30 s integration timeout answers 503;
+* the connection behaves like API Gateway's: each response is one write (``TCP_NODELAY``); a
+  client that stops sending is dropped after ``read_timeout`` (a started body: 408); a request
+  line over 10,240 bytes is 414, request line and header values over 10,240 bytes 431, a
+  malformed request line 400, an unknown HTTP version 505, all as API Gateway's JSON
+  ``{"message"}`` (never an HTML page); any method token is routed (404/405); body framing errors
+  (bad ``Content-Length``, chunking) are ``400 MALFORMED_REQUEST``.
 
 :class:`LocalApi` also starts :class:`~devtools.local.embedded.EmbeddedAWS` (unless told not to),
 sharing its :class:`~devtools.local.invoke.Invoker`, so S3 uploads trigger the same warm handlers.

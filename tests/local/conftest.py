@@ -41,6 +41,8 @@ def lambda_handler(event, context):
             time.sleep(0.02)
         return {"statusCode": 200, "body": "slow done"}
     if "Records" in event:
+        if any("explode" in r["s3"]["object"]["key"] for r in event["Records"]):
+            raise RuntimeError("cannot read the object")  # as a handler whose GetObject fails
         out = pathlib.Path(os.environ["OUT_DIR"]) / "s3-events.jsonl"
         with out.open("a") as fh:
             fh.write(json.dumps(event) + "\\n")

@@ -82,3 +82,12 @@ def test_medserve_invoke_cli_prints_the_200_response():
     assert response["statusCode"] == 200 and '"message":"tabular prediction"' in printed  # logs on stderr
     body = json.loads(response["body"])
     assert body["predictions"][0]["probability"] >= 0 and body["explanations"][0]["contributions"]
+
+
+def test_medserve_invoke_seeds_the_object_a_sample_s3_event_names():
+    """The README's `medserve invoke TabularFunction --event events/s3_tabular_upload.json`: the
+    object of events/manifest.yaml is in the embedded S3 first (before: it was not, and the
+    invoke failed reading it)."""
+    for function, event in (("TabularFunction", "events/s3_tabular_upload.json"),):
+        response, _ = medserve_invoke(function, event)
+        assert response["processed"] == 1 and response["outcomes"][0]["status"] == "succeeded", response

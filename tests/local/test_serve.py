@@ -438,3 +438,65 @@ def test_response_is_one_write(api: LocalApi) -> None:
             sock.sendall(b"GET /v1/other HTTP/1.1\r\nHost: x\r\n\r\n")
             first = sock.recv(65536)
             assert first.endswith(b"other:medserve_fn_OtherFunction"), first
+
+
+def test_two_quick_writes_to_one_key_are_two_events_with_their_versions(api: LocalApi) -> None:
+    """The event carries the version the PUT created (before: a HeadObject at delivery time, so
+    both events named the second version and the first was never scored)."""
+    assert api.aws is not None
+    out = Path(api.invoker.spec("EchoFunction").environment["OUT_DIR"]) / "s3-events.jsonl"
+    before = len(out.read_text().splitlines()) if out.exists() else 0
+    s3 = api.aws.client("s3")
+    bucket, key = api.aws.buckets["DataBucket"], "uploads/echo/twice.csv"
+    versions = [
+        s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"] for body in (b"a\n1\n", b"a\n2\n")
+    ]
+    events = _wait_for_lines(out, before + 2)[before:]
+    seen = [
+        r["s3"]["object"]["versionId"]
+        for e in events
+        for r in e["Records"]
+        if "twice" in r["s3"]["object"]["key"]
+    ]
+    assert sorted(seen) == sorted(versions) and versions[0] != versions[1]
+
+
+def test_a_failing_s3_invoke_is_retried_then_dead_lettered(api: LocalApi, tmp_path: Path) -> None:
+    """Lambda's asynchronous invoke: retried (EventInvokeConfig, default 2), then the on-failure
+    record; locally a file `medserve dead-letters` lists (before: a traceback on stderr only)."""
+    assert api.aws is not None
+    api.aws.retry_delay = 0.05
+    api.aws.dead_letter_dir = tmp_path / ".medserve" / "dead-letters"
+    s3 = api.aws.client("s3")
+    s3.put_object(Bucket=api.aws.buckets["DataBucket"], Key="uploads/echo/explode 123-45-6789.csv", Body=b"x")
+    deadline = time.monotonic() + 30
+    while not list(api.aws.dead_letter_dir.glob("EchoFunction/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [path] = api.aws.dead_letter_dir.glob("EchoFunction/*.json")
+    record = json.loads(path.read_text())
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3  # 1 + the 2 retries
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    assert record["requestPayload"]["Records"][0]["eventName"] == "ObjectCreated:Put"
+    (tmp_path / "template.yaml").write_text("")
+    listed = subprocess.run(
+        [sys.executable, "-m", "devtools.cli", "dead-letters", "--template", str(tmp_path / "template.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "EchoFunction" in listed and record["requestContext"]["requestId"] in listed
+    assert "RuntimeError after 3 attempts" in listed and "123-45-6789" not in listed  # keys hashed
+
+
+def test_log_lines_carry_the_route_template_and_request_id_never_the_path(
+    api: LocalApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, headers, _, _ = request(api, "GET", "/v1/items/MRN-83512077")
+    request(api, "GET", "/v1/nowhere/MRN-83512077")
+    err = capsys.readouterr().err
+    assert status == 200
+    assert "GET /v1/items/{id} 200" in err and headers["apigw-requestid"] in err
+    assert "GET - 404" in err
+    assert "83512077" not in err
