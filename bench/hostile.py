@@ -134,9 +134,13 @@ def exchange(host: str, port: int, data: bytes) -> tuple[int, bytes, dict[str, s
             pass
         while chunk := sock.recv(65536):
             with_body += chunk
+    if not with_body:
+        return 0, b"", {}
     head, _, body = with_body.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+    words = lines[0].split() if lines else []
+    # No status line at all: Python's HTTP/0.9-style answer to a bad request line (an HTML page).
+    status = int(words[1]) if len(words) > 1 and words[0].startswith("HTTP/") and words[1].isdigit() else -1
     headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines[1:])}
     return status, body, headers
 
@@ -144,6 +148,8 @@ def exchange(host: str, port: int, data: bytes) -> tuple[int, bytes, dict[str, s
 def classify(status: int, body: bytes, headers: dict[str, str], expect_refusal: bool = True) -> str:
     if status == 0:
         return "no answer"
+    if status < 0:
+        return "not JSON"
     if status >= 500:
         return "5xx"
     if "json" not in headers.get("content-type", ""):

@@ -36,7 +36,7 @@ Contract of :class:`LocalApi` (``start()``/``stop()``, or ``with``):
 * the connection behaves like API Gateway's: each response is one write (``TCP_NODELAY``); a
   client that stops sending is dropped after ``read_timeout`` (a started body: 408); a request
   line over 10,240 bytes is 414, request line and header values over 10,240 bytes 431, a
-  malformed request line 400, an unknown HTTP version 505, all as API Gateway's JSON
+  malformed request line or an unknown HTTP version 400, all as API Gateway's JSON
   ``{"message"}`` (never an HTML page); any method token is routed (404/405); body framing errors
   (bad ``Content-Length``, chunking) are ``400 MALFORMED_REQUEST``.
 
@@ -111,7 +111,6 @@ GATEWAY_MESSAGES = {
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
 }
 _TEXT_TYPES = {
     "application/json",
@@ -449,7 +448,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The base class's error page (bad request line, line too long, too many headers...), as
         API Gateway answers it: its status and a JSON ``{"message"}``, never HTML."""
-        status = {414: 414, 431: 431, 505: 505, 408: 408}.get(code, 400)
+        # An unknown HTTP version is a malformed request to a gateway, not its failure: 400 too.
+        status = {414: 414, 431: 431, 408: 408}.get(code, 400)
         self.close_connection = True
         if not hasattr(self, "command") or self.command is None:
             self.command = ""

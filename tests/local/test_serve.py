@@ -355,7 +355,7 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], Any]:
     ("data", "status", "message"),
     [
         (b"GARBAGE\r\n\r\n", 400, "Bad Request"),
-        (b"GET /v1/other HTTP/7.0\r\n\r\n", 505, "HTTP Version Not Supported"),
+        (b"GET /v1/other HTTP/7.0\r\n\r\n", 400, "Bad Request"),
         (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "Request-URI Too Long"),
         (b"GET /v1/items/" + b"a" * 11_000 + b" HTTP/1.1\r\n\r\n", 414, "Request-URI Too Long"),
         (
