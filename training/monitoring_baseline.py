@@ -10,6 +10,9 @@ The outputs (``prediction.probability``, ``prediction.label`` and, when the mode
 medserve's own prediction code on the model's reference data, so the baseline describes exactly
 what production answers. The artifacts are only read (their sha256 in the cards stays valid).
 
+A multi-class model's baseline also keeps its probability vectors on the reference data (the
+drift job's MMD reference, ``medserve.reference`` in ``statistics.json``).
+
 Reference data per model: WDBC's training split (features and outputs); the phantom generator's
 validation stream, encoded as PNG like an upload (imaging: outputs only, capture keeps no pixel);
 the note corpus' training split (text: outputs only, capture keeps no text).
@@ -51,6 +54,17 @@ def output_features(predictions: Iterable[Mapping[str, Any]]) -> list[dict[str, 
     if scores and len(scores) == len(predictions):
         features.append(numerical_feature("prediction.ood_score", [float(s) for s in scores]))
     return features
+
+
+def probability_reference(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """A multi-class model's probability vectors (labels sorted, as capture keeps them): the
+    reference sample the drift job compares captured vectors with by MMD. None for two classes."""
+    predictions = list(predictions)
+    labels = sorted(predictions[0]["probabilities"]) if predictions else []
+    if len(labels) <= 2:
+        return None
+    rows = [[round(float(p["probabilities"][label]), 6) for label in labels] for p in predictions]
+    return {"prediction.probabilities": {"labels": labels, "rows": rows}}
 
 
 def _top_probability(prediction: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +121,12 @@ def text_baseline(directory: Path) -> None:
     card = json.loads((directory / "card.json").read_text())
     classifier = TextClassifier.load(_registry(directory), card["name"])
     predictions = [_top_probability(classifier.predict(rows[i]["text"])[0]) for i in sorted(train)]
-    write_baseline(directory, output_features(predictions), len(predictions))
+    write_baseline(
+        directory,
+        output_features(predictions),
+        len(predictions),
+        reference=probability_reference(predictions),
+    )
 
 
 BUILDERS = {

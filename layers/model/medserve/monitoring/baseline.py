@@ -14,6 +14,9 @@ training data's percentiles.
 Features named ``prediction.*`` (the model's output: probability, label, OOD score) are in the
 statistics but not in the constraints: their drift is reported and measured, while
 ``constraint_violations.json`` judges the inputs, as Model Monitor's data-quality job does.
+A multi-class model's baseline also keeps a reference sample of its probability vectors (a
+low-dimensional summary of the input's embedding, under ``medserve.reference``): the job compares
+the captured vectors with it by MMD.
 """
 
 from __future__ import annotations
@@ -205,10 +208,16 @@ def write_baseline(
     directory: Path,
     features: list[dict[str, Any]],
     item_count: int,
+    *,
+    reference: Mapping[str, Any] | None = None,
     **constraint_options: Any,
 ) -> tuple[Path, Path]:
-    """Write ``statistics.json`` and ``constraints.json`` into ``directory`` (beside the card)."""
-    statistics = statistics_document(features, item_count)
+    """Write ``statistics.json`` and ``constraints.json`` into ``directory`` (beside the card).
+
+    ``reference``: multivariate reference samples the job compares with MMD (not Model Monitor's:
+    kept under ``medserve.reference``), e.g. ``{"prediction.probabilities": {"labels", "rows"}}``."""
+    extra = {"medserve": {"reference": dict(reference)}} if reference else {}
+    statistics = statistics_document(features, item_count, **extra)
     constraints = constraints_document(statistics, **constraint_options)
     stats_path, constraints_path = directory / STATISTICS_FILE, directory / CONSTRAINTS_FILE
     stats_path.write_text(json.dumps(statistics, indent=2) + "\n")
@@ -266,6 +275,11 @@ class Baseline:
     @property
     def config(self) -> Mapping[str, Any]:
         return self.constraints.get("monitoring_config", {})
+
+    def reference(self, name: str) -> Mapping[str, Any] | None:
+        """A multivariate reference sample (``{"labels": [...], "rows": [[...]]}``), if any."""
+        found = self.statistics.get("medserve", {}).get("reference", {}).get(name)
+        return found if isinstance(found, Mapping) and found.get("rows") else None
 
     @property
     def min_sample(self) -> int:

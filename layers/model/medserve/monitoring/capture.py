@@ -99,8 +99,8 @@ def _finite(value: Any) -> float | None:
 
 
 def prediction_summary(prediction: Mapping[str, Any]) -> dict[str, Any]:
-    """What of an answered item is kept: the positive-class (or top) probability, the label, and
-    the OOD score when the item has one (``ood.score``, added by the intended-use gate)."""
+    """What of an answered item is kept: the positive-class (or top) probability, the label, the
+    OOD score when the item has one (``ood.score``), and a multi-class model's probability vector."""
     summary: dict[str, Any] = {"label": prediction.get("label")}
     probability = _finite(prediction.get("probability"))
     if probability is None:
@@ -108,6 +108,13 @@ def prediction_summary(prediction: Mapping[str, Any]) -> dict[str, Any]:
         label = prediction.get("label")
         probability = _finite(probabilities.get(label)) if isinstance(probabilities, Mapping) else None
     summary["probability"] = probability
+    probabilities = prediction.get("probabilities")
+    if isinstance(probabilities, Mapping) and len(probabilities) > 2:
+        # A multi-class model's probability vector (labels sorted): the embedding summary the job
+        # compares by MMD. Two-class vectors say nothing the probability does not.
+        vector = [_finite(probabilities[label]) for label in sorted(probabilities)]
+        if all(v is not None for v in vector):
+            summary["probabilities"] = vector
     ood = prediction.get("ood")
     if isinstance(ood, Mapping) and _finite(ood.get("score")) is not None:
         summary["ood_score"] = _finite(ood.get("score"))

@@ -34,7 +34,7 @@ from medserve.aws.errors import aws_errors
 from medserve.aws.s3 import encryption_args
 from medserve.monitoring.baseline import PREDICTION_PREFIX, Baseline, bucket_index, statistics_document
 from medserve.monitoring.capture import CAPTURE_PREFIX, capture_prefix
-from medserve.monitoring.drift import chi_square, linf_distance, linf_robust, psi, robust_margin
+from medserve.monitoring.drift import chi_square, linf_distance, linf_robust, mmd, psi, robust_margin
 from medserve.monitoring.performance import binary_report
 from medserve.observability import SERVICE, MetricUnit, logger, metrics
 from medserve.serving.cards import ModelCard
@@ -56,6 +56,8 @@ REPORTS_PREFIX = "monitoring/reports/"
 GROUND_TRUTH_PREFIX = "monitoring/ground-truth/"
 DEFAULT_WINDOW_HOURS = 24
 INSUFFICIENT = "insufficient data"
+MMD_ALPHA = 0.01  # a probability-vector window drifted when the MMD permutation p-value is below
+MMD_MAX_ROWS = 500  # per side: the test is quadratic in the rows
 
 
 def ground_truth_key(inference_id: str, moment: float) -> str:
@@ -77,6 +79,8 @@ class FeatureDrift:
     robust: float | None = None
     psi: float | None = None
     chi2_p: float | None = None
+    mmd2: float | None = None  # embeddings: the unbiased squared MMD ...
+    mmd_p: float | None = None  # ... and its permutation p-value (compared against the threshold)
     compared: float | None = None  # the value judged against the threshold
     threshold: float | None = None
     method: str = ""
@@ -210,7 +214,7 @@ class MonitorJob:
         features = _input_analysis(baseline, [item.get("bins") or {} for item in same], report)
         outputs = _output_analysis(baseline, [item.get("prediction") or {} for item in items])
         report.statistics = statistics_document(
-            [f for f, _ in features] + [f for f, _ in outputs],
+            [f for f, _ in features] + [f for f, _ in outputs if f is not None],
             report.items,
             medserve={
                 "window": {"start": _stamp(start), "end": _stamp(end)},
@@ -412,7 +416,7 @@ def _input_analysis(
 
 def _output_analysis(
     baseline: Baseline, predictions: list[Mapping[str, Any]]
-) -> list[tuple[dict[str, Any], FeatureDrift]]:
+) -> list[tuple[dict[str, Any] | None, FeatureDrift]]:
     config = baseline.config
     results = []
     for key in ("probability", "ood_score"):
@@ -471,7 +475,41 @@ def _output_analysis(
             },
         }
         results.append((window, drift))
+    embedding = _embedding_drift(baseline, predictions)
+    if embedding is not None:
+        results.append(embedding)
     return results
+
+
+def _evenly(rows: list[Any], limit: int) -> list[Any]:
+    if len(rows) <= limit:
+        return rows
+    return [rows[k * len(rows) // limit] for k in range(limit)]
+
+
+def _embedding_drift(
+    baseline: Baseline, predictions: list[Mapping[str, Any]]
+) -> tuple[None, FeatureDrift] | None:
+    """MMD of the captured probability vectors against the baseline's reference sample."""
+    name = PREDICTION_PREFIX + "probabilities"
+    reference = baseline.reference(name)
+    if reference is None:
+        return None
+    width = len(reference["rows"][0])
+    rows = [
+        p["probabilities"]
+        for p in predictions
+        if isinstance(p.get("probabilities"), list) and len(p["probabilities"]) == width
+    ]
+    drift = FeatureDrift(name, "embedding", len(rows), len(predictions) - len(rows))
+    drift.threshold, drift.method = MMD_ALPHA, "MMD"
+    if len(rows) >= 2:
+        x = np.asarray(_evenly(list(reference["rows"]), MMD_MAX_ROWS), dtype=np.float64)
+        y = np.asarray(_evenly(rows, MMD_MAX_ROWS), dtype=np.float64)
+        result = mmd(x, y, permutations=200, seed=0)
+        drift.mmd2, drift.mmd_p = result.mmd2, result.p_value
+        drift.compared, drift.drifted = result.p_value, result.p_value < MMD_ALPHA
+    return None, drift  # a vector is no Model Monitor feature: the report and metrics carry it
 
 
 def _performance(
@@ -519,7 +557,7 @@ def _emit_metrics(report: ModelReport) -> None:
             name="FeatureDrift",
             unit=MetricUnit.NoUnit,
             namespace=SERVICE,
-            value=float(drift.linf if drift.linf is not None else drift.compared),
+            value=float(drift.linf if drift.linf is not None else (drift.mmd2 or 0.0)),
             default_dimensions={**dims, "feature": drift.name},
         ):
             pass
@@ -563,13 +601,14 @@ def render_markdown(report: ModelReport) -> str:
         out = [
             f"## {title}",
             "",
-            "| feature | n | L-inf | robust | PSI | chi2 p | compared | threshold | method | drift |",
+            "| feature | n | L-inf | robust | PSI | chi2 / MMD p | compared | threshold | method | drift |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for d in rows:
             fmt = lambda v: "" if v is None else f"{v:.4f}"  # noqa: E731
             out.append(
-                f"| {d.name} | {d.n} | {fmt(d.linf)} | {fmt(d.robust)} | {fmt(d.psi)} | {fmt(d.chi2_p)} | "
+                f"| {d.name} | {d.n} | {fmt(d.linf)} | {fmt(d.robust)} | {fmt(d.psi)} | "
+                f"{fmt(d.chi2_p if d.mmd_p is None else d.mmd_p)} | "
                 f"{fmt(d.compared)} | {d.threshold} | {d.method} | {'**yes**' if d.drifted else 'no'} |"
             )
         return [*out, ""]
