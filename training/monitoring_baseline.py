@@ -15,7 +15,8 @@ drift job's MMD reference, ``medserve.reference`` in ``statistics.json``).
 
 Reference data per model: WDBC's training split (features and outputs); the phantom generator's
 validation stream, encoded as PNG like an upload (imaging: outputs only, capture keeps no pixel);
-the note corpus' training split (text: outputs only, capture keeps no text).
+the note corpus' training split (text: outputs only, capture keeps no text); the recommender's
+validation histories as its build shows them (outputs only: the top item and its score).
 """
 
 from __future__ import annotations
@@ -129,10 +130,40 @@ def text_baseline(directory: Path) -> None:
     )
 
 
+def recommend_baseline(directory: Path, data: Any = None, seed: int | None = None) -> None:
+    """``data``/``seed``: the build's cohort and seed (default: the demo cohort it is built from)."""
+    from medserve.recommend.model import RecommendModel
+    from medserve.recommend.predict import recommend
+    from medserve.recommend.types import HistoryEntry, Query
+    from recommend_als import HIDE_FRACTION, SEED, generate_cohort, hide, split_patients
+
+    card = json.loads((directory / "card.json").read_text())
+    model = RecommendModel.load(_registry(directory), card["name"])
+    data = generate_cohort() if data is None else data
+    seed = SEED if seed is None else seed
+    # The build's validation split, histories as shown to it (recommend_als.build's hide()).
+    split = split_patients(len(data.values), seed)
+    shown, _ = hide(data.values[split.val], HIDE_FRACTION, seed + 2)
+    ids = [item["id"] for item in data.items]
+    predictions = []
+    for row in shown:
+        history = tuple(HistoryEntry(ids[j], float(row[j])) for j in np.flatnonzero(~np.isnan(row)))
+        result = recommend(model, Query(history=history))
+        if result.recommendations:
+            top = result.recommendations[0]
+            predictions.append({"label": top.item, "score": top.score})
+    features = [
+        numerical_feature("prediction.score", [p["score"] for p in predictions]),
+        string_feature("prediction.label", [p["label"] for p in predictions]),
+    ]
+    write_baseline(directory, features, len(predictions))
+
+
 BUILDERS = {
     "breast-cancer-risk": tabular_baseline,
     "cxr-nodule-phantom": imaging_baseline,
     "note-specialty": text_baseline,
+    "treatment-recommender-demo": recommend_baseline,
 }
 
 

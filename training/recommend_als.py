@@ -980,6 +980,9 @@ def build(
         },
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    from monitoring_baseline import recommend_baseline  # beside this script (its directory is on sys.path)
+
+    recommend_baseline(out, data, seed)  # statistics.json + constraints.json beside the card
     return card
 
 

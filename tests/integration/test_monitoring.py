@@ -228,3 +228,20 @@ def test_text_capture_holds_outputs_only(monitoring, services, text_app, text_co
     assert record["items"][0]["prediction"]["label"] == body["predictions"][0]["label"]
     for word in ("Zebulon", "Quartermaine", "crushing", "troponin", "chest"):
         assert word not in text
+
+
+def test_recommendation_capture_holds_the_top_item_only(monitoring):
+    from tests.helpers import REPO, lambda_context
+
+    app = stack().module("RecommendFunction")
+    event = json.loads((REPO / "events" / "recommend_treatment.json").read_text())
+    event["requestContext"]["authorizer"] = http_event("GET", "/")["requestContext"]["authorizer"]
+    status, body = call(app, event, lambda_context("RecommendFunction"))
+    assert status == 200
+    captured = _objects(monitoring, "monitoring/capture/")
+    (record,) = [json.loads(line) for raw in captured.values() for line in raw.decode().splitlines()]
+    (item,) = record["items"]
+    top = body["recommendations"][0]
+    assert item["prediction"] == {"label": top["item"], "probability": None, "score": top["score"]}
+    text = json.dumps(record)
+    assert "metformin" not in text and "lisinopril" not in text.replace(top["item"], "")  # no history

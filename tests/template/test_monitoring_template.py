@@ -70,8 +70,9 @@ def test_prediction_functions_may_only_put_capture(resources):
     for name, st in _statements(resources):
         if references(st.get("Resource"), "MonitoringBucket"):
             writers.setdefault(name, []).append(st)
-    assert set(writers) == {"TabularFunction", "ImagingFunction", "TextFunction", "MonitorFunction"}
-    for name in ("TabularFunction", "ImagingFunction", "TextFunction"):
+    predictors = {"TabularFunction", "ImagingFunction", "TextFunction", "RecommendFunction"}
+    assert set(writers) == predictors | {"MonitorFunction"}
+    for name in predictors:
         (st,) = writers[name]
         assert as_list(st["Action"]) == ["s3:PutObject"], name
         assert st["Resource"] == {"Fn::Sub": "${MonitoringBucket.Arn}/monitoring/capture/*"}, name

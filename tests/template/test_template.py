@@ -580,6 +580,7 @@ def test_recommend_least_privilege(resources):
         "ListModels",
         "IdempotencyRecords",
         "WriteAuditRecords",
+        "WriteMonitoringCapture",
         "UseDataKeyThroughServices",
     }
     assert set(as_list(statements["ReadRecommendUploads"]["Action"])) == {

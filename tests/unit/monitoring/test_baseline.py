@@ -24,6 +24,7 @@ from tests.helpers import REPO
 MODEL_DIRS = [
     REPO / "layers/model/medserve/bundled/breast-cancer-risk",
     REPO / "layers/model/medserve/bundled/cxr-nodule-phantom",
+    REPO / "layers/model/medserve/bundled/treatment-recommender-demo",
     REPO / "models/note-specialty",  # the registry model (the embedded moto publishes it with its baseline)
 ]
 
@@ -60,7 +61,7 @@ def test_every_shipped_model_has_a_model_monitor_baseline(directory):
     names = {f["name"] for f in statistics["features"]}
     assert {f["name"] for f in constraints["features"]} <= names
     assert "prediction.label" in names
-    assert "prediction.probability" in names
+    assert {"prediction.probability", "prediction.score"} & names  # a ranking model has a score
 
 
 def test_every_bundled_and_registry_model_has_a_baseline():

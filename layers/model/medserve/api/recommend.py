@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import JSON_BODY, ModelRefOut, error_responses
+from medserve.monitoring.capture import capture_outputs
 from medserve.observability import metrics, record_prediction, tracer
 from medserve.recommend.model import RecommendModel
 from medserve.recommend.predict import recommend
@@ -161,4 +162,17 @@ def recommend_treatment(request: Annotated[RecommendRequest, Body()]):
         "intended_use": model.card.intended_use,
     }
     body.setdefault("warnings", [])
+    # The top item and its score only: never the history, the patient or the exclusions.
+    top = result.recommendations[:1]
+    services = get_services()
+    capture_outputs(
+        services.capture(),
+        services.registry,
+        model.card,
+        route="POST /v1/recommend/treatment",
+        status=200,
+        latency_ms=total,
+        request_id=body["request_id"],
+        predictions=[{"label": r.item, "score": r.score} for r in top],
+    )
     return json_response(200, body)

@@ -108,6 +108,8 @@ def prediction_summary(prediction: Mapping[str, Any]) -> dict[str, Any]:
         label = prediction.get("label")
         probability = _finite(probabilities.get(label)) if isinstance(probabilities, Mapping) else None
     summary["probability"] = probability
+    if _finite(prediction.get("score")) is not None:  # a ranking model's score (recommenders)
+        summary["score"] = _finite(prediction.get("score"))
     probabilities = prediction.get("probabilities")
     if isinstance(probabilities, Mapping) and len(probabilities) > 2:
         # A multi-class model's probability vector (labels sorted): the embedding summary the job

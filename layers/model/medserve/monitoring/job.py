@@ -419,7 +419,7 @@ def _output_analysis(
 ) -> list[tuple[dict[str, Any] | None, FeatureDrift]]:
     config = baseline.config
     results = []
-    for key in ("probability", "ood_score"):
+    for key in ("probability", "score", "ood_score"):
         name = PREDICTION_PREFIX + key
         edges, feature = baseline.edges(name), baseline.feature(name)
         values = [p.get(key) for p in predictions]
