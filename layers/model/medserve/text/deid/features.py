@@ -152,6 +152,7 @@ def featurise(text: str, tokens: list[Token] | None = None) -> tuple[list[Token]
         line_caps.append(bool(letters) and all(c.isupper() for c in letters))
         del k
     crc = zlib.crc32
+    rows: list[list[int]] = []
     for i, t in enumerate(tokens):
         w, lower, case, kind = t.text, lowers[i], cases[i], kinds[i]
         before = text[max(0, t.begin - 2) : t.begin]
@@ -230,7 +231,7 @@ def featurise(text: str, tokens: list[Token] | None = None) -> tuple[list[Token]
             ),
             "bias",
         ]
-        row = ids[i]
-        for k, feature in enumerate(features):
-            row[k] = crc(feature.encode()) % BUCKETS
+        rows.append([crc(f.encode()) % BUCKETS for f in features])
+    width = len(rows[0])
+    ids[:, :width] = rows  # one numpy assignment: per-item writes cost more than the hashing
     return tokens, ids

@@ -33,12 +33,14 @@ _NAME_LABELS = (
     r"|transcribed\s+by|cc|provider|physician|resident|fellow|intern|nurse|author|endoscopist|contact"
     r"|primary\s+care|doctor|consultant|seen\s+by|by|emergency\s+contact|guarantor"
 )
-_LABEL = re.compile(rf"(?i)(?:^|(?<=[\s(]))(?:{_NAME_LABELS})[ \t]*[:#]?[ \t]*$")
-_TITLE = re.compile(r"(?:^|(?<=[\s(]))(?:Dr|DR|dr|Mr|MR|mr|Mrs|MRS|mrs|Ms|MS|ms|Miss|Mx|Prof)\.?[ \t]+$")
+_LABEL = re.compile(rf"(?im)(?:^|(?<=[\s(]))(?:{_NAME_LABELS})[ \t]*[:#]?[ \t]*(?=[^\W_])")
+_TITLE = re.compile(
+    r"(?m)(?:^|(?<=[\s(]))(?:Dr|DR|dr|Mr|MR|mr|Mrs|MRS|mrs|Ms|MS|ms|Miss|Mx|Prof)\.?[ \t]+(?=[^\W_])"
+)
 _RELATION = re.compile(
-    r"(?i)(?:^|(?<=[\s(]))(?:"
+    r"(?im)(?:^|(?<=[\s(]))(?:"
     + "|".join(sorted(lex.RELATION_WORDS, key=len, reverse=True))
-    + r")s?[ \t]*[:,(]?[ \t]*$"
+    + r")s?[ \t]*[:,(]?[ \t]*(?=[^\W_])"
 )
 _JOIN = re.compile(r"[ \t]*[,.'\-]?[ \t]*")
 _SIGNATURE_START = re.compile(r"^[ \t]*(?:--|-|\u2014|\u2013|/s/)")
@@ -87,16 +89,20 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
                 break  # the next label
             positions.add(k)
 
+    # Where a label, a title or a relation word ends (one scan each, not one per token).
+    label_ends = {m.end() for m in _LABEL.finditer(text)}
+    title_ends = {m.end() for m in _TITLE.finditer(text)}
+    relation_ends = {m.end() for m in _RELATION.finditer(text)}
     line_start = 0
     lines: dict[int, list[int]] = {}
     for i, t in enumerate(tokens):
         line_start = text.rfind("\n", 0, t.begin) + 1
         lines.setdefault(line_start, []).append(i)
         before = text[max(line_start, t.begin - 48) : t.begin]  # a label sits just before its name
-        labelled = _LABEL.search(before) is not None
-        if labelled or _TITLE.search(before) or _RELATION.search(before):
+        labelled = t.begin in label_ends
+        if labelled or t.begin in title_ends or t.begin in relation_ends:
             run_from(i)
-        if _TITLE.search(before):
+        if t.begin in title_ends:
             strong.add(i)
         # "Pruitt, Cordell", "HARTLEY,MAUREEN": two words and a comma at the start of a line or label.
         if i + 1 < n and re.fullmatch(r",[ \t]?", text[t.end : tokens[i + 1].begin]):
