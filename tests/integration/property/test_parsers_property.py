@@ -1033,3 +1033,94 @@ def test_deidentify_is_linear_in_the_note(unit):
     started = time.perf_counter()
     phi.deidentify(text, "surrogate", seed=1)
     assert time.perf_counter() - started < 5.0
+
+
+# ------------------------------------------------------------- every JSON route: hostile documents
+# Issue 18: the routes are read from the committed OpenAPI document, so a new JSON route gets these
+# properties for free. A valid body comes from its sample event (events/<a>_<b>.json) when one
+# exists; every document drawn is then made hostile in one way, and each way has its answer.
+
+
+def json_routes() -> list[tuple[str, str]]:
+    """(path, function) of every POST route whose document takes application/json."""
+    document = json.loads((REPO / "layers/model/medserve/api/openapi.json").read_text())
+    served = {path: fid for fid, spec in helpers.stack().specs.items() for method, path in spec.http_routes}
+    routes = []
+    for path, operations in sorted(document["paths"].items()):
+        content = (operations.get("post") or {}).get("requestBody", {}).get("content", {})
+        if "application/json" in content and path in served:
+            routes.append((path, served[path]))
+    return routes
+
+
+JSON_ROUTES = json_routes()
+
+
+def sample_body(path: str) -> dict[str, Any]:
+    segments = [s for s in path.strip("/").split("/") if s != "v1"]
+    event_file = REPO / "events" / ("_".join(segments) + ".json")
+    if event_file.is_file():
+        body = json.loads(json.loads(event_file.read_text())["body"])
+        if isinstance(body, dict):
+            return body
+    return {}
+
+
+@functools.cache
+def route_app(function: str) -> Any:
+    return helpers.stack().module(function)
+
+
+LONE_SURROGATES = st.sampled_from(["\ud800", "\udfff", "a\ud83d", "\udc00b"])
+
+
+@st.composite
+def hostile_documents(draw: st.DrawFn, body: dict[str, Any]) -> tuple[str, str, Any]:
+    """(how, JSON text, the value sent): the valid body at the top of an array, with a lone
+    surrogate in a value or a key, nested deeper than any parser's stack, or a field of the wrong
+    type or a number beyond any float."""
+    how = draw(st.sampled_from(["array", "surrogate value", "surrogate key", "deep", "wrong type"]))
+    fields = sorted(body) or ["model"]
+    document: Any = dict(body)
+    if how == "array":
+        document = [body] * draw(st.integers(0, 3))
+    elif how == "surrogate value":
+        field = draw(st.sampled_from([f for f in fields if isinstance(body.get(f), str)] or ["model"]))
+        document[field] = draw(st.text(max_size=4)) + draw(LONE_SURROGATES) + draw(st.text(max_size=4))
+    elif how == "surrogate key":
+        document[draw(LONE_SURROGATES)] = draw(JSON_VALUES)
+    elif how == "deep":
+        depth = draw(st.sampled_from([2_000, 100_000]))
+        return how, json.dumps({**body, "x": None}).replace("null", nested(depth)), None
+    else:
+        document[draw(st.sampled_from(fields))] = draw(
+            HUGE_INTS | st.lists(st.integers(), max_size=2) | SCALARS
+        )
+    return how, json.dumps(document), document
+
+
+@pytest.mark.parametrize(("path", "function"), JSON_ROUTES, ids=[p for p, _ in JSON_ROUTES])
+@settings(max_examples=25, **SETTINGS)
+@given(data=st.data())
+def test_every_json_route_refuses_hostile_documents(jobs_table, path, function, data):
+    if function == "TextFunction":
+        set_services(Services(registry=Registry(bundled=BundledModels(REPO / "models"))))
+    how, raw, sent = data.draw(hostile_documents(sample_body(path)))
+    request = http_event("POST", path, raw)
+    response = route_app(function).lambda_handler(request, context(function))
+    body = assert_contract(response, sent, raw)
+    status = response["statusCode"]
+    if how == "array":  # before: powertools validated the first element, the rest vanished (200)
+        assert (status, body["error"]["code"]) == (400, "MALFORMED_REQUEST"), body
+    elif how.startswith("surrogate"):  # before: 500 in model/text, 200 echoing it in de-identify
+        assert 400 <= status < 500, (how, status, body)
+    elif how == "deep":
+        assert status == 400, body
+
+
+@pytest.mark.parametrize(("path", "function"), JSON_ROUTES, ids=[p for p, _ in JSON_ROUTES])
+def test_every_json_route_needs_a_content_type(path, function):
+    request = http_event("POST", path, json.dumps(sample_body(path)))
+    del request["headers"]["content-type"]
+    status, body = helpers.call(route_app(function), request, context(function))
+    assert (status, body["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE"), body
