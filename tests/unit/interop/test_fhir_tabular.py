@@ -166,3 +166,39 @@ def test_inputs_are_bounded_by_the_response_limit(tabular_app, lambda_context, r
     # Without the inputs the same records are answered.
     status, _, bundle = _call(tabular_app, http_event("POST", PREDICT, body, headers=FHIR), lambda_context)
     assert status == 200 and len(bundle["entry"]) == MAX_RECORDS_WITH_INPUTS + 1 + 3
+
+
+def test_warnings_and_out_of_distribution_become_notes(tabular_app, lambda_context, record, card):
+    spec = next(f for f in card.inputs.features if f.name == "worst_area")
+    far = {**record, "worst_area": (spec.training_range[1] + spec.valid_range[1]) / 2}
+    status, _, bundle = _call(
+        tabular_app, http_event("POST", PREDICT, {"records": [far]}, headers=FHIR), lambda_context
+    )
+    assert status == 200
+    (ra,) = check_bundle(bundle, {"RiskAssessment"})["RiskAssessment"]
+    notes = [n["text"] for n in ra["note"]]
+    assert any("worst_area is outside the training range" in n for n in notes)
+    assert any("outside the model's training distribution" in n for n in notes)
+    assert str(far["worst_area"]) not in json.dumps(ra["note"])  # names the field, never its value
+
+
+def test_unexpected_errors_are_a_fatal_operation_outcome(tabular_app, lambda_context, record, monkeypatch):
+    from medserve.tabular import model as tabular_model
+
+    def boom(*_a, **_k):
+        raise RuntimeError("a patient value 17.99 in an exception message")
+
+    monkeypatch.setattr(tabular_model, "validate_records", boom)
+    monkeypatch.setattr("medserve.api.tabular.validate_records", boom)
+    status, content_type, outcome = _call(
+        tabular_app, http_event("POST", PREDICT, {"records": [record]}, headers=FHIR), lambda_context
+    )
+    assert (status, content_type) == (500, FHIR_TYPE)
+    validate(outcome)
+    assert outcome["issue"][0]["severity"] == "fatal" and "17.99" not in json.dumps(outcome)
+
+
+def test_informational_outcome_for_accepted_jobs_validates():
+    from medserve.interop import fhir
+
+    validate(fhir.information_outcome("accepted as job j-1: GET /v1/jobs/j-1"))

@@ -53,3 +53,11 @@ def test_deidentify_stays_json(text_app, text_context):
     )
     status, content_type, body = _call(text_app, event, text_context)
     assert (status, content_type) == (200, "application/json") and "redacted_text" in body
+
+
+def test_a_null_subject_is_refused_as_the_schema_says(text_app, text_context):
+    for subject in (None, {"reference": None, "identifier": {"system": "urn:x", "value": "1"}}):
+        event = http_event("POST", "/v1/text/predict", {"text": NOTE, "subject": subject}, headers=FHIR)
+        status, content_type, outcome = _call(text_app, event, text_context)
+        assert (status, content_type) == (422, FHIR_TYPE), subject
+        assert any(i.get("expression", [""])[0].startswith("subject") for i in outcome["issue"])

@@ -23,17 +23,16 @@ flagged, never removed. Larger files: put them under ``uploads/imaging-deid/`` (
 import base64
 import binascii
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medserve.api.responses import fhir_response, json_response, negotiated, negotiation_check, request_id
 from medserve.api.schemas import (
     FHIR_CONTENT,
-    SUBJECT_SCHEMA,
     PredictEnvelope,
     error_responses,
     media_type,
@@ -54,6 +53,7 @@ from medserve.imaging.pixels import check_size
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.interop import fhir, sr
 from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
+from medserve.interop.subjects import publish_subject, refuse_null
 from medserve.monitoring.capture import capture_outputs
 from medserve.observability import Stopwatch, record_prediction, tracer
 from medserve.services import get_services
@@ -122,8 +122,13 @@ class ImagingPredictRequest(BaseModel):
     subject: dict | None = Field(
         default=None,
         description="whom the image shows, for FHIR answers: {reference} or {identifier: {system, value}}",
-        json_schema_extra=SUBJECT_SCHEMA,
+        json_schema_extra=publish_subject,
     )
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _subject_not_null(cls, value: Any) -> Any:
+        return refuse_null(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> "ImagingPredictRequest":

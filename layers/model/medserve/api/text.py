@@ -12,13 +12,12 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from medserve.api.responses import fhir_response, json_response, negotiated, negotiation_check, request_id
 from medserve.api.schemas import (
     FHIR_CONTENT,
     JSON_BODY,
-    SUBJECT_SCHEMA,
     PredictEnvelope,
     error_responses,
     parse_subject,
@@ -26,6 +25,7 @@ from medserve.api.schemas import (
 from medserve.errors import InvalidInput, PayloadTooLarge
 from medserve.interop import fhir
 from medserve.interop.negotiation import FHIR_JSON, JSON
+from medserve.interop.subjects import publish_subject, refuse_null
 from medserve.monitoring.capture import capture_outputs
 from medserve.observability import Stopwatch, model_dimensions, record_prediction, tracer
 from medserve.services import get_services
@@ -54,8 +54,13 @@ class TextPredictRequest(_Wire):
     subject: dict[str, Any] | None = Field(
         default=None,
         description="whom the note is about, for FHIR answers: {reference} or {identifier: {system, value}}",
-        json_schema_extra=SUBJECT_SCHEMA,
+        json_schema_extra=publish_subject,
     )
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _subject_not_null(cls, value: Any) -> Any:
+        return refuse_null(value)
 
     def __repr__(self) -> str:
         # Never the text: powertools formats route arguments into a debug f-string on every call.

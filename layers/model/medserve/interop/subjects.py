@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from medserve.errors import InvalidInput
 from medserve.interop.fhir import Subject
 
-__all__ = ["SUBJECT", "SUBJECT_SCHEMA", "IdentifierIn", "SubjectIn", "parse_subject"]
+__all__ = [
+    "SUBJECT",
+    "SUBJECT_SCHEMA",
+    "IdentifierIn",
+    "SubjectIn",
+    "parse_subject",
+    "publish_subject",
+    "refuse_null",
+]
 
 
 class _Wire(BaseModel):
@@ -41,6 +49,14 @@ class SubjectIn(_Wire):
     identifier: IdentifierIn | None = None
     display: str | None = Field(default=None, max_length=256)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, value: Any) -> Any:
+        # The published schema has no nulls: an explicit null is refused, not read as absent.
+        if isinstance(value, dict) and any(v is None for v in value.values()):
+            raise ValueError("null is not a value here: leave the key out")
+        return value
+
     @model_validator(mode="after")
     def _one_of(self) -> SubjectIn:
         if (self.reference is None) == (self.identifier is None):
@@ -61,7 +77,9 @@ SUBJECT = "subject"
 # Published by hand: pydantic's schema of SubjectIn would $ref definitions the document lacks.
 SUBJECT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": SubjectIn.__doc__.split("\n\n")[0].strip() if SubjectIn.__doc__ else "",
+    "description": "whom the result is about, for FHIR answers: {reference} (Patient/<id>, Group/<id>, "
+    "an absolute URL to one, or urn:uuid:) or {identifier: {system, value}}, exactly one; ignored by "
+    "plain JSON answers",
     "additionalProperties": False,
     "properties": {
         "reference": {"type": "string", "maxLength": 1024, "pattern": _SUBJECT_REFERENCE},
@@ -78,6 +96,20 @@ SUBJECT_SCHEMA: dict[str, Any] = {
     },
     "oneOf": [{"required": ["reference"]}, {"required": ["identifier"]}],
 }
+
+
+def publish_subject(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a request's optional ``subject`` field: the schema above, no null."""
+    schema.clear()
+    schema.update(SUBJECT_SCHEMA)
+
+
+def refuse_null(value: Any) -> Any:
+    """A ``mode="before"`` field validator: an explicit ``"subject": null`` is refused (the
+    published schema has no null); leaving the key out is how to say "no subject"."""
+    if value is None:
+        raise ValueError("null is not a value here: leave the key out")
+    return value
 
 
 def parse_subject(value: Any, field: str) -> Subject | None:
