@@ -390,6 +390,9 @@ def build(out: Path) -> dict:
             "positive_label": "nodule",
             "decision_threshold": threshold,
             "threshold_rule": f"highest threshold whose validation sensitivity is >= {TARGET_SENSITIVITY}",
+            "fhir_code": {
+                "text": "Pulmonary nodule on a frontal chest radiograph (AI estimate, demonstration only)"
+            },
         },
         "preprocessing": {
             "where": "medserve.imaging.decode (the training script calls the same functions)",

@@ -274,6 +274,7 @@ def build(out: Path) -> dict:
             "threshold_rule": (
                 f"highest threshold whose out-of-fold training sensitivity is >= {TARGET_SENSITIVITY}"
             ),
+            "fhir_code": {"text": "Risk that the breast mass sampled by FNA is malignant (AI estimate)"},
         },
         "preprocessing": {
             "where": "inside the ONNX graph",

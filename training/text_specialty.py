@@ -385,7 +385,11 @@ def _card(out: Path, labels, descriptions, metrics, encoder_info, versions, n_no
             "max_characters": 20000,
             "description": "UTF-8 text of one note; more than max_characters is a 413 (use the S3 upload)",
         },
-        "outputs": {"labels": labels, "probability_tensor": "probabilities"},
+        "outputs": {
+            "labels": labels,
+            "probability_tensor": "probabilities",
+            "fhir_code": {"text": "Specialty a clinical note most concerns (AI routing suggestion)"},
+        },
         "preprocessing": {
             "tokenizer": "tokenizer.json",
             "head": "head.onnx",

@@ -49,6 +49,7 @@ def test_dicom_input_as_fhir(imaging_app, ctx):
     (obs,) = by_type["Observation"]
     (report,) = by_type["DiagnosticReport"]
     assert obs["category"][0]["coding"][0]["code"] == "imaging"
+    assert obs["code"]["text"].startswith("Pulmonary nodule") and report["code"] == obs["code"]  # the card's
     assert obs["device"]["reference"] == by_type["Device"][0]["_url"]
     label = obs["valueCodeableConcept"]["text"]
     probabilities = {

@@ -446,7 +446,7 @@ def tabular_bundle(
         resource |= {
             "status": "final",
             "method": {"text": f"{card.name} {card.version}: {card.task}"},
-            "code": {"text": f"risk of {positive} ({card.name})"},
+            "code": _observation_code(card, f"risk of {positive} ({card.name})"),
             "subject": subject_ref,
             "occurrenceDateTime": builder.now,
             "performer": builder.device_reference(),
@@ -476,9 +476,11 @@ def _probability_components(prediction: Mapping[str, Any]) -> list[dict[str, Any
 
 
 def _observation_code(card: ModelCard, default: str) -> dict[str, Any]:
-    """``outputs.fhir_code`` of the card (a CodeableConcept), else text naming the model's output."""
-    code = (card.outputs.model_extra or {}).get("fhir_code")
-    return dict(code) if isinstance(code, Mapping) else {"text": default}
+    """The card's ``outputs.fhir_code`` (a CodeableConcept), else text naming the model's output."""
+    code = card.outputs.fhir_code
+    if code is None:
+        return {"text": default}
+    return code.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"text": code.text}
 
 
 def imaging_bundle(

@@ -82,11 +82,27 @@ class InputSpec(_Card):
     image: ImageSpec | None = Field(default=None, description="imaging models: the input image tensor")
 
 
+class CodingSpec(_Card):
+    system: str = Field(min_length=1)
+    code: str = Field(min_length=1)
+    display: str | None = None
+
+
+class CodeSpec(_Card):
+    """A FHIR CodeableConcept for what the model outputs (``Observation.code``, ``RiskAssessment.code``)."""
+
+    text: str = Field(min_length=1)
+    coding: list[CodingSpec] = Field(default_factory=list)
+
+
 class OutputSpec(_Card):
     labels: list[str] = Field(min_length=2)
     probability_tensor: str = Field(description="name of the ONNX output holding class probabilities")
     positive_label: str | None = None
     decision_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    fhir_code: CodeSpec | None = Field(
+        default=None, description="what the output is, for FHIR answers (text, and codings where verified)"
+    )
 
     @model_validator(mode="after")
     def _positive_is_a_label(self) -> OutputSpec:
