@@ -111,3 +111,76 @@ def test_the_route_needs_the_imaging_scope(imaging_app, imaging_context):
     assert status == 403 and body["error"]["code"] == "FORBIDDEN"
     status, body = call(imaging_app, request(data, scopes=None), imaging_context)
     assert status == 401 and body["error"]["code"] == "UNAUTHORIZED"
+
+
+def related(
+    files: list[bytes], boundary: str = "stow-boundary-42", part_type: str = "application/dicom"
+) -> bytes:
+    """A multipart/related body as a DICOMweb STOW-RS client sends it."""
+    body = b"preamble, ignored\r\n"
+    for data in files:
+        body += f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode() + data + b"\r\n"
+    return body + f"--{boundary}--\r\nepilogue, ignored".encode()
+
+
+RELATED = 'multipart/related; type="application/dicom"; boundary=stow-boundary-42'
+
+
+def parts_of(content_type: str, data: bytes) -> list[tuple[dict, bytes]]:
+    from medserve.interop.multipart import split_related
+
+    return split_related(data, content_type, max_parts=100)
+
+
+def test_two_files_of_one_study_in_one_request_share_their_new_uids(imaging_app, imaging_context, emitted):
+    ct, mr = plant("CT_small.dcm"), plant("MR_small.dcm", BurnedInAnnotation="NO")
+    mr.FrameOfReferenceUID = ct.FrameOfReferenceUID
+    status, headers, data = answer(
+        imaging_app, request(related([dicom_bytes(ct), dicom_bytes(mr)]), RELATED), imaging_context
+    )
+    assert status == 200, data[:300]
+    assert headers["Content-Type"].startswith('multipart/related; type="application/dicom"; boundary=')
+    assert headers["X-Medserve-Burned-In-Risk"] == "yes; reasons=burned-in-annotation-not-stated"  # the CT's
+    (ct_headers, ct_out), (mr_headers, mr_out) = parts_of(headers["Content-Type"], data)
+    assert (
+        ct_headers["x-medserve-burned-in-risk"].startswith("yes")
+        and mr_headers["x-medserve-burned-in-risk"] == "no"
+    )
+    out_ct, out_mr = dcmread(io.BytesIO(ct_out)), dcmread(io.BytesIO(mr_out))
+    assert out_ct.StudyInstanceUID == out_mr.StudyInstanceUID != ct.StudyInstanceUID
+    assert out_ct.FrameOfReferenceUID == out_mr.FrameOfReferenceUID != ct.FrameOfReferenceUID
+    assert out_ct.PixelData == ct.PixelData and out_mr.PixelData == mr.PixelData  # byte-exact parts
+    assert out_ct.StudyDate == out_mr.StudyDate  # one patient, one offset (both planted the same date)
+    assert not [v for v in planted_values() if v in data]
+    assert not [v for v in planted_values() if v.decode() in emitted()]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (related([b"x"]), "multipart/related", 400, "MALFORMED_REQUEST"),  # no boundary
+        (related([]), RELATED, 400, "MALFORMED_REQUEST"),  # no parts
+        (related([pydicom_file("CT_small.dcm")])[:-40], RELATED, 400, "MALFORMED_REQUEST"),  # cut
+        (
+            related([pydicom_file("CT_small.dcm")], part_type="image/png"),
+            RELATED,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (related([pydicom_file("CT_small.dcm"), b"DOE^JANE not dicom"]), RELATED, 422, "INVALID_INPUT"),
+        (related([pydicom_file("MR_small.dcm")] * 101), RELATED, 400, "MALFORMED_REQUEST"),
+    ],
+    ids=["no boundary", "no parts", "truncated", "png part", "bad second part", "too many parts"],
+)
+def test_bad_multipart_bodies(imaging_app, imaging_context, body, content_type, status, code):
+    got, answered = call(imaging_app, request(body, content_type), imaging_context)
+    assert (got, answered["error"]["code"]) == (status, code), answered
+    if code == "INVALID_INPUT":
+        assert answered["error"]["details"][0]["field"] == "part[1]"
+    assert "DOE^JANE" not in json.dumps(answered)
+
+
+def test_a_multipart_answer_needs_an_accept_that_allows_it(imaging_app, imaging_context):
+    event = request(related([pydicom_file("CT_small.dcm")]), RELATED, accept="application/dicom")
+    status, body = call(imaging_app, event, imaging_context)
+    assert status == 406 and body["error"]["code"] == "NOT_ACCEPTABLE"

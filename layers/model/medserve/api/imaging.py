@@ -15,7 +15,10 @@ Sizes are checked before anything is decoded (base64 included): 4.5 MB of image 
 De-identification (:mod:`medserve.imaging.deid`, PS3.15 Annex E basic profile) takes a raw
 ``application/dicom`` body of the same size and answers ``application/dicom`` with the header
 ``X-Medserve-Burned-In-Risk`` (``yes; reasons=...`` or ``no``): text burned into the pixels is
-flagged, never removed. Larger files: put them under ``uploads/imaging-deid/`` (S3 trigger).
+flagged, never removed. Several files of one study in one ``multipart/related;
+type="application/dicom"`` body (as DICOMweb STOW-RS sends them) are one batch: UIDs and the
+per-patient date offset are consistent across them, and the answer is ``multipart/related`` in
+the same order, each part with its own risk header. Larger files: ``uploads/imaging-deid/``.
 """
 
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
@@ -47,11 +50,12 @@ from medserve.errors import (
     UnsupportedMediaType,
     UpstreamError,
 )
-from medserve.imaging.deid import DEID_MODALITY, deidentify_dicom
+from medserve.imaging.deid import DEID_MODALITY, BurnedInRisk, DeidentifiedDicom, DicomDeidentifier
 from medserve.imaging.model import predict_image
 from medserve.imaging.pixels import check_size
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.interop import fhir, sr
+from medserve.interop.multipart import MULTIPART_RELATED, join_related, split_related
 from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
 from medserve.interop.subjects import publish_subject, refuse_null
 from medserve.monitoring.capture import capture_outputs
@@ -71,6 +75,8 @@ _DEID_TOO_BIG_HINT = f"; put larger files under {upload_prefix(DEID_MODALITY)} o
 BURNED_IN_HEADER = "X-Medserve-Burned-In-Risk"
 # Lambda's synchronous response limit (6 MB) holds the base64 of the file and the response's JSON.
 _MAX_RESPONSE_BASE64 = 6 * 1024 * 1024 - 16 * 1024
+MAX_DEID_PARTS = 100  # files in one multipart request (a series of small images fits; more: S3)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
 _ERRORS = {
     400: "malformed request (empty body, JSON that is not an object)",
     404: "unknown model",
@@ -236,27 +242,29 @@ def imaging_predict(
 
 
 _DEID_ERRORS = {
-    400: "malformed request (empty body, body that is not valid base64)",
-    406: "the Accept header excludes application/dicom",
-    413: "file over the size limit, or a de-identified file too large for a synchronous answer",
-    415: "a Content-Type other than application/dicom",
-    422: "not a DICOM Part 10 file, or one that is truncated or corrupt",
+    400: "malformed request (empty body, not valid base64, a multipart body without boundary or parts)",
+    406: "the Accept header excludes the answer's type (application/dicom, or multipart/related)",
+    413: "body over the size limit, or a de-identified answer too large for a synchronous answer",
+    415: "a Content-Type other than application/dicom or multipart/related of application/dicom parts",
+    422: "not a DICOM Part 10 file, or one that is truncated or corrupt (details name the part)",
     502: "S3 failed (the audit trail)",
 }
 
 
 @router.post(
     "/v1/imaging/deidentify",
-    summary="de-identify one DICOM file (PS3.15 Annex E basic profile, modified dates)",
+    summary="de-identify DICOM files (PS3.15 Annex E basic profile, modified dates)",
     description=(
-        "Raw body: one DICOM Part 10 file (Content-Type application/dicom, up to 4.5 MB). Answer: the "
-        "same file de-identified per DICOM PS3.15 Annex E, Basic Application Level Confidentiality "
-        "Profile with the Retain Longitudinal Temporal Information with Modified Dates option: "
-        "identifying attributes removed, emptied or replaced, private elements removed, UIDs "
-        "replaced (consistently within the request), dates shifted by one undisclosed offset, "
-        "PatientIdentityRemoved YES, pixel data byte-identical. Text burned into the pixels is not "
-        f"removed: the {BURNED_IN_HEADER} header says whether it is likely (`yes; reasons=...` or "
-        "`no`). Larger files: the S3 trigger on uploads/imaging-deid/."
+        "Raw body: one DICOM Part 10 file (Content-Type application/dicom, up to 4.5 MB), or several "
+        'as multipart/related; type="application/dicom" (up to 100 parts, 4.5 MB in all; answered '
+        "as multipart/related in the same order). Answer: the files de-identified per DICOM PS3.15 "
+        "Annex E, Basic Application Level Confidentiality Profile with the Retain Longitudinal "
+        "Temporal Information with Modified Dates option: identifying attributes removed, emptied or "
+        "replaced, private elements removed, UIDs replaced (consistently across the request's "
+        "files), dates shifted by one undisclosed offset per patient, PatientIdentityRemoved YES, "
+        "pixel data byte-identical. Text burned into the pixels is not removed: the "
+        f"{BURNED_IN_HEADER} header (on the answer, and on each part) says whether it is likely "
+        "(`yes; reasons=...` or `no`). Larger files: the S3 trigger on uploads/imaging-deid/."
     ),
     tags=["imaging"],
     responses={
@@ -270,41 +278,91 @@ _DEID_ERRORS = {
                     "schema": {"type": "string"},
                 }
             },
-            "content": {DICOM: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {DICOM: _BINARY, MULTIPART_RELATED: _BINARY},
         },
         **error_responses(_DEID_ERRORS),
     },
-    openapi_extensions={"requestBody": {"required": True, "content": {DICOM: _RAW_IMAGE}}},
+    openapi_extensions={
+        "requestBody": {"required": True, "content": {DICOM: _RAW_IMAGE, MULTIPART_RELATED: _RAW_IMAGE}}
+    },
 )
 @tracer.capture_method(capture_response=False)  # the answer is a patient's file
 def imaging_deidentify():
     event = router.current_event
-    negotiated(router, (DICOM,))  # 406 before the body is read
-    media = (event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if media != DICOM:
-        raise UnsupportedMediaType("this route accepts application/dicom bodies (one DICOM Part 10 file)")
+    content_type = event.headers.get("content-type") or ""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in (DICOM, MULTIPART_RELATED):
+        raise UnsupportedMediaType(
+            "this route accepts application/dicom (one DICOM Part 10 file) or multipart/related "
+            "(several) bodies"
+        )
+    negotiated(router, (media,))  # 406 before the body is read: the answer has the request's type
     clock = Stopwatch()
     data = _raw_image(event.get("body"), bool(event.get("isBase64Encoded")), hint=_DEID_TOO_BIG_HINT)
-    result = deidentify_dicom(data)
-    if (len(result.data) + 2) // 3 * 4 > _MAX_RESPONSE_BASE64:
+    files = [data] if media == DICOM else _dicom_parts(data, content_type)
+    results = _deidentified(files, multipart=media != DICOM)
+    risk = BurnedInRisk.combined(r.burned_in for r in results)
+    if media == DICOM:
+        answer_type, answer = DICOM, results[0].data
+    else:
+        answer_type, answer = join_related(
+            [({BURNED_IN_HEADER: r.burned_in.header()}, r.data) for r in results], part_type=DICOM
+        )
+    if (len(answer) + 2) // 3 * 4 > _MAX_RESPONSE_BASE64:
         raise PayloadTooLarge(
-            f"the de-identified file ({len(result.data)} bytes) is too large for a synchronous answer"
+            f"the de-identified answer ({len(answer)} bytes) is too large for a synchronous answer"
             + _DEID_TOO_BIG_HINT
         )
     record_prediction(
         "dicom de-identified",
-        count=1,
+        count=len(results),
         total_ms=clock.total_ms(),
         format="dicom",
-        burned_in_risk=result.burned_in.risk,
-        **vars(result.counts),
+        files=len(results),
+        burned_in_risk=risk.risk,
+        **_total_counts(results),
     )
     return Response(
         status_code=200,
-        content_type=DICOM,
-        body=result.data,  # bytes: powertools answers them base64-encoded (isBase64Encoded)
-        headers={BURNED_IN_HEADER: result.burned_in.header(), "Cache-Control": "no-store"},
+        content_type=answer_type,
+        body=answer,  # bytes: powertools answers them base64-encoded (isBase64Encoded)
+        headers={BURNED_IN_HEADER: risk.header(), "Cache-Control": "no-store"},
     )
+
+
+def _dicom_parts(data: bytes, content_type: str) -> list[bytes]:
+    """The DICOM files of a multipart/related body: every part application/dicom (415 otherwise)."""
+    parts = split_related(data, content_type, max_parts=MAX_DEID_PARTS)
+    for index, (headers, _) in enumerate(parts):
+        kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind != DICOM:
+            raise UnsupportedMediaType(
+                "every part of a multipart/related body must be application/dicom",
+                [{"field": f"part[{index}]", "issue": "not application/dicom"}],
+            )
+    return [body for _, body in parts]
+
+
+def _deidentified(files: list[bytes], *, multipart: bool) -> list[DeidentifiedDicom]:
+    """One batch (one UID map, one offset per patient); a part that fails is named."""
+    session = DicomDeidentifier()
+    results = []
+    for index, data in enumerate(files):
+        try:
+            results.append(session.deidentify(data))
+        except InvalidInput as e:
+            if not multipart:
+                raise
+            raise InvalidInput(e.message, [{"field": f"part[{index}]", "issue": e.message}]) from e
+    return results
+
+
+def _total_counts(results: list[DeidentifiedDicom]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for result in results:
+        for name, value in vars(result.counts).items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
 
 
 def _raw_image(body: str | None, is_base64: bool, *, hint: str = _TOO_BIG_HINT) -> bytes:

@@ -67,6 +67,7 @@ __all__ = [
     "DeidentifiedDicom",
     "DicomDeidentifier",
     "Rule",
+    "deidentify_batch",
     "deidentify_dicom",
 ]
 
@@ -432,6 +433,12 @@ class BurnedInRisk:
     def header(self) -> str:
         """The ``X-Medserve-Burned-In-Risk`` value: ``yes; reasons=a,b`` or ``no``."""
         return f"yes; reasons={','.join(self.reasons)}" if self.risk else "no"
+
+    @classmethod
+    def combined(cls, risks: Iterable[BurnedInRisk]) -> BurnedInRisk:
+        """The risk of several files together: any file's reasons, each once, in order."""
+        reasons = tuple(dict.fromkeys(r for risk in risks for r in risk.reasons))
+        return cls(risk=bool(reasons), reasons=reasons)
 
     def document(self) -> dict[str, object]:
         return {
