@@ -226,7 +226,9 @@ class MonitorJob:
 
         labels = self._labels(start, end)
         if labels:
-            report.performance = _performance(card, items, labels)
+            performance = _performance(card, items, labels)
+            # Labels of other models' predictions share the prefix: no join, no performance report.
+            report.performance = performance if performance["joined"] else None
 
         if len(same) < report.min_sample:
             report.verdict = INSUFFICIENT
