@@ -51,6 +51,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 from medserve.recommend.model import Factors, fold_in
+
+# Helpers beside this file; importable whether run as a script or as training.<module>.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cards import HERE as TRANSPARENCY_DIR
+from cards import with_transparency
 from onnx import TensorProto, helper, numpy_helper
 
 NAME = "treatment-recommender-demo"
@@ -774,6 +779,27 @@ def build(
             }
         metrics[split_name] = block
 
+    # Subgroups of the held-out patients (sex, age band), model and popularity side by side.
+    if data.features is not None:
+        names = [s["name"] for s in data.feature_specs or []]
+        test_x = data.features[split.test]
+        groups = {
+            "female": test_x[:, names.index("female")] >= 0.5,
+            "male": test_x[:, names.index("female")] < 0.5,
+            "age_under_65": test_x[:, names.index("age")] < 65,
+            "age_65_and_over": test_x[:, names.index("age")] >= 65,
+        }
+        mask, rel = serving_mask(test_shown, conflicts), relevant(test_hidden, feedback)
+        scores = fold_in_scores(f, test_shown)
+        pop = np.broadcast_to(popularity, test_shown.shape)
+        metrics["held_out_patients_by_group"] = {
+            group: {
+                "als": ranking_metrics(scores[sel], mask[sel], rel[sel], (5,)),
+                "popularity": ranking_metrics(pop[sel], mask[sel], rel[sel], (5,)),
+            }
+            for group, sel in groups.items()
+        }
+
     # Cold start: features -> factors, kept only if it beats popularity on validation patients.
     cold = {"enabled": False}
     extra_arrays = {}
@@ -979,6 +1005,8 @@ def build(
             "iterations": ITERATIONS,
         },
     }
+    if (TRANSPARENCY_DIR / f"{name}.transparency.json").is_file():
+        card = with_transparency(card, name)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     from monitoring_baseline import recommend_baseline  # beside this script (its directory is on sys.path)
 

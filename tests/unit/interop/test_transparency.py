@@ -15,6 +15,12 @@ CARDS = {
     "breast-cancer-risk": REPO / "layers" / "model" / "medserve" / "bundled" / "breast-cancer-risk",
     "cxr-nodule-phantom": REPO / "layers" / "model" / "medserve" / "bundled" / "cxr-nodule-phantom",
     "note-specialty": REPO / "models" / "note-specialty",
+    "treatment-recommender-demo": REPO
+    / "layers"
+    / "model"
+    / "medserve"
+    / "bundled"
+    / "treatment-recommender-demo",
 }
 
 
