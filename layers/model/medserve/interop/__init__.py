@@ -8,4 +8,6 @@
   OperationOutcome.
 * ``sr``: a DICOM Comprehensive SR (TID 1500-style) for an imaging prediction of a DICOM input,
   in the input's study (pydicom only).
+* ``multipart``: ``multipart/related`` bodies split and joined byte for byte (DICOMweb STOW-RS
+  style: several DICOM files of one de-identification batch).
 """
