@@ -60,7 +60,7 @@ def test_rebuild_reproduces_the_card_within_tolerance(tmp_path):
     )
     built = json.loads((out / "card.json").read_text())
     bundled = bundled_card()
-    for key in ("name", "inputs", "explanation", "intended_use"):
+    for key in ("name", "inputs", "explanation", "intended_use", "transparency"):
         assert built.get(key) == bundled.get(key), key
     # the decision threshold is chosen on the validation split, so it may move with the weights
     assert built["outputs"]["labels"] == bundled["outputs"]["labels"]

@@ -47,6 +47,9 @@ def test_rebuild_reproduces_metrics_and_weights(tmp_path):
             assert abs(built["metrics"][name] - value) <= METRIC_TOLERANCE, name
     assert built["metrics"]["roc_auc"] >= 0.98
     assert built["inputs"] == bundled["inputs"]
+    # The hand-written HTI-1 attributes and FHIR code survive a rebuild (training/cards/).
+    assert built["transparency"] == bundled["transparency"]
+    assert built["outputs"]["fhir_code"] == bundled["outputs"]["fhir_code"]
     # The build writes the monitoring baseline beside the card, identical to the committed one
     # up to the served model's floats.
     statistics = json.loads((out / "statistics.json").read_text())
