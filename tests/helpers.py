@@ -192,3 +192,14 @@ def medserve_invoke(function: str, event_file: str) -> tuple[dict[str, Any], str
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), done.stdout + done.stderr
+
+
+def serve_derived(tmp_path: Path, name: str, **card_updates: Any) -> None:
+    """Serve the bundled model ``name`` under a changed card (same artifacts, so the sha256s hold),
+    e.g. without its intended-use gate or with an OOD policy of refuse; for this test only."""
+    from medserve.services import Services, set_services
+    from medserve.serving.registry import BUNDLED_DIR, BundledModels, Registry, derive_model
+
+    derive_model(BUNDLED_DIR / name, tmp_path / "derived" / name, **card_updates)
+    registry = Registry(BundledModels(tmp_path / "derived"), cache_dir=tmp_path / "derived-cache")
+    set_services(Services(registry=registry))

@@ -220,3 +220,11 @@ def bad_inputs() -> dict[str, tuple[bytes, str, int, str]]:
             "INVALID_INPUT",
         ),
     }
+
+
+def chest_cr(**attributes: object) -> bytes:
+    """The phantom as a CR chest DICOM (16-bit MONOCHROME2): what the chest model's intended-use gate
+    accepts. ``attributes`` override or add header values."""
+    pixels = np.asarray(phantom_grey(), dtype=np.uint16) * 257
+    header = {"Modality": "CR", "BodyPartExamined": "CHEST", "ImagerPixelSpacing": [0.15, 0.15]}
+    return make_dicom(pixels, **{**header, **attributes})

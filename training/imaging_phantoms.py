@@ -63,6 +63,25 @@ GRID = 8  # occlusion map: 8 x 8 cells of 16 px -> 65 evaluations per explained 
 LABELS = ["no_nodule", "nodule"]
 NODULE_RADIUS_PX = (2.0, 7.0)  # at 128 px
 NODULE_CONTRAST = (0.06, 0.30)  # peak grey-level rise over the lung (lung ~0.18, soft tissue ~0.55)
+EMBEDDING = "embedding"  # second ONNX output: the penultimate embedding the OOD score reads
+# OOD: Mahalanobis distance of the embedding to the training split's; threshold = this percentile
+# of the validation split's distances; false-alarm rate measured on the held-out test split.
+OOD_PERCENTILE = 97.5
+OOD_FILE = "ood.json"
+# What the card accepts (intended_use_gate.imaging): DICOM defined terms of PS3.3 / PS3.16.
+GATE = {
+    "modalities": ["CR", "DX"],  # computed and digital radiography: what a chest film is
+    "body_parts": ["CHEST"],
+    # Many CR/DX files omit BodyPartExamined (optional, type 2/3): absent is accepted, any other
+    # stated body part is refused; the OOD score covers what the headers cannot say.
+    "body_part_required": False,
+    "photometric_interpretations": ["MONOCHROME1", "MONOCHROME2"],
+    # Chest detectors sample at ~0.1-0.2 mm; film digitisers and downsampled exports up to ~1 mm.
+    "pixel_spacing_mm": [0.05, 1.0],
+    "min_side_px": 128,  # the model's input side: smaller images are upsampled guesses
+    "max_side_px": 8192,
+    "plain_images": True,  # PNG/JPEG: the phantoms' own domain (events/data), judged by the OOD score
+}
 
 
 # ------------------------------------------------------------------------------------ phantoms
@@ -188,16 +207,20 @@ class NoduleNet(nn.Module):
 
 
 class Served(nn.Module):
-    """What the ONNX file holds: calibrated class probabilities (n, 2) = [no_nodule, nodule]."""
+    """What the ONNX file holds: calibrated class probabilities (n, 2) = [no_nodule, nodule], and
+    the penultimate embedding (n, 64): per channel of the last feature map (32 x 16 x 16), its
+    mean and its maximum over the map (what the OOD score is computed on)."""
 
     def __init__(self, net: NoduleNet, temperature: float) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("inv_t", torch.tensor(1.0 / temperature))
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        z = self.net(image) * self.inv_t
-        return torch.softmax(torch.stack([-z / 2, z / 2], dim=1), dim=1)
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net.features(image)
+        z = self.net.cell(features)[:, 0].amax(dim=(1, 2)) * self.inv_t
+        embedding = torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], dim=1)
+        return torch.softmax(torch.stack([-z / 2, z / 2], dim=1), dim=1), embedding
 
 
 def train(x: np.ndarray, y: np.ndarray, cells: np.ndarray) -> NoduleNet:
@@ -266,8 +289,8 @@ def export(net: NoduleNet, temperature: float, path: Path) -> bytes:
             (example,),
             str(raw),
             input_names=["image"],
-            output_names=["probabilities"],
-            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+            output_names=["probabilities", EMBEDDING],
+            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}, EMBEDDING: {0: "batch"}},
             opset_version=17,
             dynamo=False,  # the TorchScript exporter: no onnxscript dependency, stable output
         )
@@ -322,6 +345,36 @@ def held_out_metrics(model: bytes | str, x_test: np.ndarray, y_test: np.ndarray,
     }
 
 
+def embeddings(model: bytes | str, x: np.ndarray) -> np.ndarray:
+    """(n, 64) embeddings of images, run by ONNX Runtime from the exported file as served."""
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return np.concatenate(
+        [session.run([EMBEDDING], {"image": x[i : i + 256]})[0] for i in range(0, len(x), 256)]
+    ).astype(np.float64)
+
+
+def mahalanobis(statistics: dict, e: np.ndarray) -> np.ndarray:
+    d = e - np.asarray(statistics["mean"])
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, np.asarray(statistics["precision"]), d), 0.0))
+
+
+def ood_statistics(e_train: np.ndarray, e_val: np.ndarray) -> tuple[dict, float]:
+    """Mean and (Ledoit-Wolf shrunk) precision of the training embeddings; the threshold is the
+    OOD_PERCENTILE-th percentile of the validation split's distances."""
+    from sklearn.covariance import LedoitWolf
+
+    fit = LedoitWolf().fit(e_train)
+    statistics = {
+        "method": "mahalanobis",
+        "space": f"penultimate embedding (ONNX output '{EMBEDDING}': per-channel mean and max of the last "
+        "32 x 16 x 16 feature map), Ledoit-Wolf shrunk covariance of the training split",
+        "mean": [round(float(v), 8) for v in fit.location_],
+        "precision": [[round(float(v), 8) for v in row] for row in fit.precision_],
+        "shrinkage": round(float(fit.shrinkage_), 6),
+    }
+    return statistics, round(float(np.percentile(mahalanobis(statistics, e_val), OOD_PERCENTILE)), 4)
+
+
 def build(out: Path) -> dict:
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
@@ -340,6 +393,12 @@ def build(out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model_bytes = export(net, temperature, out / "model.onnx")
     metrics = held_out_metrics(model_bytes, x_test, y_test, threshold)
+    statistics, ood_threshold = ood_statistics(
+        embeddings(model_bytes, x_train), embeddings(model_bytes, x_val)
+    )
+    ood_bytes = (json.dumps(statistics, indent=1) + "\n").encode()
+    (out / OOD_FILE).write_bytes(ood_bytes)
+    false_alarms = int((mahalanobis(statistics, embeddings(model_bytes, x_test)) > ood_threshold).sum())
     card = {
         "name": NAME,
         "version": VERSION,
@@ -359,8 +418,9 @@ def build(out: Path) -> dict:
             "Demonstration only, not for clinical use; not a medical device.",
             "Trained and tested on synthetic phantoms only: performance on real radiographs is unknown "
             "and must be assumed to be poor.",
-            "Expects a frontal chest view; any other image (CT slices, MR, photographs) is outside its "
-            "domain and still gets an answer.",
+            "Expects a frontal chest view. DICOM files other than CR/DX chest images are refused "
+            "(OUT_OF_SCOPE); a PNG/JPEG of anything else is answered, with the OOD score saying whether "
+            "it resembles the training phantoms (ood.in_distribution).",
             "Multi-frame DICOM objects are classified on their middle frame only.",
         ],
         "placement": "lambda",
@@ -370,6 +430,9 @@ def build(out: Path) -> dict:
             "bytes": len(model_bytes),
             "opset": 17,
         },
+        "extra_artifacts": [
+            {"file": OOD_FILE, "sha256": hashlib.sha256(ood_bytes).hexdigest(), "bytes": len(ood_bytes)}
+        ],
         "inputs": {
             "tensor": "image",
             "dtype": "float32",
@@ -416,6 +479,25 @@ def build(out: Path) -> dict:
             "max_evaluations": GRID * GRID + 1,
         },
         "metrics": metrics,
+        "intended_use_gate": {"imaging": GATE},
+        "ood": {
+            "method": "mahalanobis",
+            "threshold": ood_threshold,
+            "percentile": OOD_PERCENTILE,
+            "false_alarm_rate": round(false_alarms / N_TEST, 4),
+            "policy": "flag",
+            "statistics": OOD_FILE,
+            "space": statistics["space"],
+            "embedding_output": EMBEDDING,
+            "calibration": {
+                "statistics_from": f"the training split (n={N_TRAIN})",
+                "threshold_from": f"{OOD_PERCENTILE}th percentile of the validation split's distances "
+                f"(n={N_VAL})",
+                "false_alarm_rate_on": f"the held-out test split (n={N_TEST}, seed stream 3 of {SEED})",
+                "false_alarms": false_alarms,
+                "n_held_out": N_TEST,
+            },
+        },
         "training_data": {
             "name": "synthetic chest radiograph phantoms (training/imaging_phantoms.py)",
             "n_train": N_TRAIN,

@@ -54,6 +54,16 @@ MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained with sequences of up to 256 wor
 SEED = 20240601
 TEST_SIZE = 0.3
 EXPLAIN_BUDGET = 64
+# OOD: 1 - the highest cosine similarity of a note's embedding to the centroid of each label's
+# training notes; threshold = this percentile of 5-fold out-of-fold scores on the training split.
+OOD_PERCENTILE = 97.5
+OOD_FILE = "ood.json"
+# Intended-use gate (intended_use_gate.text): English notes of at least MIN_WORDS words. Latin
+# letters, and function words of another language not outnumbering English ones
+# (medserve.text.scope); the card states what the training notes measure.
+MIN_WORDS = 3
+MIN_LATIN_SHARE = 0.9
+FOREIGN_FUNCTION_WORDS_MIN = 3
 
 
 def sha256(path: Path) -> str:
@@ -213,6 +223,9 @@ def fit_head(out: Path, encoder_info: dict) -> dict:
         "repeated_splits": _repeated_splits(x, y, d),
     }
     _write_head(out / "head.onnx", head)
+    statistics, ood = ood_calibration(x, y, train, test, len(labels))
+    (out / OOD_FILE).write_text(json.dumps(statistics, indent=1) + "\n")
+    gate = text_gate([texts[i] for i in train])
 
     versions = {
         pkg: metadata.version(pkg) for pkg in ("onnxruntime", "scikit-learn", "onnx", "tokenizers", "numpy")
@@ -222,7 +235,78 @@ def fit_head(out: Path, encoder_info: dict) -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
-    return _card(out, labels, descriptions, metrics, encoder_info, versions, len(rows))
+    card = _card(out, labels, descriptions, metrics, encoder_info, versions, len(rows))
+    return card | {"intended_use_gate": {"text": gate}, "ood": ood}
+
+
+def _centroids(x: np.ndarray, y: np.ndarray, n_labels: int) -> np.ndarray:
+    c = np.stack([x[y == k].mean(axis=0) for k in range(n_labels)])
+    return c / np.linalg.norm(c, axis=1, keepdims=True)
+
+
+def _ood_scores(centroids: np.ndarray, x: np.ndarray) -> np.ndarray:
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return 1.0 - (unit @ centroids.T).max(axis=1)
+
+
+def ood_calibration(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_labels: int):
+    """Statistics file (label centroids of the training notes) and the card's ``ood`` block: the
+    threshold from out-of-fold training scores, the false-alarm rate on the held-out notes."""
+    from sklearn.model_selection import StratifiedKFold
+
+    oof = np.empty(len(train))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    for fit_rows, score_rows in folds.split(train, y[train]):
+        c = _centroids(x[train][fit_rows], y[train][fit_rows], n_labels)
+        oof[score_rows] = _ood_scores(c, x[train][score_rows])
+    threshold = round(float(np.percentile(oof, OOD_PERCENTILE)), 4)
+    centroids = _centroids(x[train], y[train], n_labels)
+    false_alarms = int((_ood_scores(centroids, x[test]) > threshold).sum())
+    statistics = {
+        "method": "max-cosine-centroid",
+        "space": "document embedding (L2-normalised mean of the chunk embeddings)",
+        "centroids": [[round(float(v), 8) for v in row] for row in centroids],
+    }
+    ood = {
+        "method": "max-cosine-centroid",
+        "threshold": threshold,
+        "percentile": OOD_PERCENTILE,
+        "false_alarm_rate": round(false_alarms / len(test), 4),
+        "policy": "flag",
+        "statistics": OOD_FILE,
+        "space": "1 - max cosine similarity of the document embedding to the label centroids of the "
+        "training notes",
+        "calibration": {
+            "threshold_from": f"{OOD_PERCENTILE}th percentile of 5-fold out-of-fold scores on the training "
+            f"split (n={len(train)})",
+            "false_alarm_rate_on": f"the held-out test split (n={len(test)})",
+            "false_alarms": false_alarms,
+            "n_held_out": len(test),
+        },
+    }
+    return statistics, ood
+
+
+def text_gate(train_texts: list[str]) -> dict:
+    """The card's text gate, with what the training notes themselves measure beside the thresholds."""
+    from medserve.text.scope import language_profile
+
+    profiles = [language_profile(t) for t in train_texts]
+    measured = {
+        "lowest_latin_letter_share": round(min(p.latin_share for p in profiles), 4),
+        "most_foreign_function_words": max(p.dominant_foreign()[1] for p in profiles),
+        "fewest_words": min(p.words for p in profiles),
+    }
+    assert measured["lowest_latin_letter_share"] >= MIN_LATIN_SHARE
+    assert measured["most_foreign_function_words"] < FOREIGN_FUNCTION_WORDS_MIN
+    assert measured["fewest_words"] >= MIN_WORDS
+    return {
+        "languages": ["en"],
+        "min_words": MIN_WORDS,
+        "min_latin_letter_share": MIN_LATIN_SHARE,
+        "foreign_function_words_min": FOREIGN_FUNCTION_WORDS_MIN,
+        "training_notes": measured,
+    }
 
 
 class PrototypeHead:
@@ -351,7 +435,7 @@ def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
 
 
 def _card(out: Path, labels, descriptions, metrics, encoder_info, versions, n_notes) -> dict:
-    files = {f: out / f for f in ("model.onnx", "tokenizer.json", "head.onnx")}
+    files = {f: out / f for f in ("model.onnx", "tokenizer.json", "head.onnx", OOD_FILE)}
     artifact = lambda f: {"file": f, "sha256": sha256(files[f]), "bytes": files[f].stat().st_size}  # noqa: E731
     return {
         "name": NAME,
@@ -378,7 +462,7 @@ def _card(out: Path, labels, descriptions, metrics, encoder_info, versions, n_no
         ],
         "placement": "lambda",
         "artifact": artifact("model.onnx"),
-        "extra_artifacts": [artifact("tokenizer.json"), artifact("head.onnx")],
+        "extra_artifacts": [artifact("tokenizer.json"), artifact("head.onnx"), artifact(OOD_FILE)],
         "inputs": {
             "tensor": "input_ids",
             "dtype": "int64",

@@ -11,8 +11,11 @@ from medserve.triggers.jobs import JobStore, upload_job_id
 
 from tests import helpers
 from tests.helpers import call, http_event, s3_event
-from tests.imaging_samples import PHANTOM, pydicom_file
+from tests.imaging_samples import PHANTOM, pydicom_file, with_attributes
 from tests.integration.conftest import DATA_KEY, JOBS, UPLOADS
+
+# A real file's pixels (pydicom's CT_small) under the headers the chest model accepts.
+CR_CHEST = with_attributes("CT_small.dcm", Modality="CR", BodyPartExamined="CHEST")
 
 
 def ticket(imaging_app, imaging_context, **fields):
@@ -103,10 +106,21 @@ def test_dicom_upload_and_model_metadata(aws, jobs, imaging_app, imaging_context
     )
     assert t["headers"]["x-amz-meta-model"] == "cxr-nodule-phantom"
     key = upload_key(t["upload_url"])
-    requests.put(t["upload_url"], data=pydicom_file("CT_small.dcm"), headers=t["headers"], timeout=30)
+    requests.put(t["upload_url"], data=CR_CHEST, headers=t["headers"], timeout=30)
     trigger(imaging_app, imaging_context, aws, key)
     body = job(imaging_app, imaging_context, t["job_id"])[1]
-    assert body["status"] == "succeeded" and body["result"]["dicom"]["modality"] == "CT"
+    assert body["status"] == "succeeded" and body["result"]["dicom"]["modality"] == "CR"
+    assert "ood" in body["result"]["predictions"][0]
+
+
+def test_an_upload_outside_the_intended_use_fails_its_job(aws, jobs, imaging_app, imaging_context):
+    t = ticket(imaging_app, imaging_context, filename="ct.dcm", content_type="application/dicom")
+    key = f"uploads/imaging/{t['job_id']}/ct.dcm"
+    aws["s3"].put_object(Bucket=UPLOADS, Key=key, Body=pydicom_file("CT_small.dcm"))  # a real CT
+    trigger(imaging_app, imaging_context, aws, key)
+    body = job(imaging_app, imaging_context, t["job_id"])[1]
+    assert body["status"] == "failed" and body["error"]["code"] == "OUT_OF_SCOPE"
+    assert "Modality CT is not accepted" in body["error"]["message"]
 
 
 def test_objects_outside_post_uploads(aws, jobs, imaging_app, imaging_context):
@@ -180,10 +194,10 @@ def test_jobs_need_their_table(services, imaging_app, imaging_context, monkeypat
 
 
 def test_predict_from_s3_uri(aws, jobs, imaging_app, imaging_context):
-    aws["s3"].put_object(Bucket=UPLOADS, Key="uploads/imaging/big/ct.dcm", Body=pydicom_file("CT_small.dcm"))
-    body = {"s3_uri": f"s3://{UPLOADS}/uploads/imaging/big/ct.dcm", "explain": True}
+    aws["s3"].put_object(Bucket=UPLOADS, Key="uploads/imaging/big/cr.dcm", Body=CR_CHEST)
+    body = {"s3_uri": f"s3://{UPLOADS}/uploads/imaging/big/cr.dcm", "explain": True}
     status, got = call(imaging_app, http_event("POST", "/v1/imaging/predict", body), imaging_context)
-    assert status == 200 and got["dicom"]["modality"] == "CT" and got["explanations"]
+    assert status == 200 and got["dicom"]["modality"] == "CR" and got["explanations"]
     for uri, code in (
         (f"s3://{UPLOADS}/uploads/imaging/big/missing.dcm", "INVALID_INPUT"),
         (f"s3://{UPLOADS}/results/imaging/x.json", "INVALID_INPUT"),  # outside the prefix

@@ -95,6 +95,8 @@ def loud(monkeypatch):
 def dicom_with_phi() -> bytes:
     return with_attributes(
         "CT_small.dcm",
+        Modality="CR",  # the headers the chest model's intended-use gate accepts: decoded, predicted
+        BodyPartExamined="CHEST",
         PatientName="QUILLFEATHER^ZEBEDIAH",
         PatientID=MRN,
         PatientBirthDate="19370228",

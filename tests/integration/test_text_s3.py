@@ -42,7 +42,7 @@ def test_publish_uploads_every_file_before_the_card(aws):
     S3ModelStore(MODELS, aws["s3"]).publish(MODEL_DIR, alias="production")
     keys = {o["Key"] for o in aws["s3"].list_objects_v2(Bucket=MODELS)["Contents"]}
     base = "models/note-specialty/1.0.0/"
-    assert {base + f for f in ("model.onnx", "tokenizer.json", "head.onnx", "card.json")} <= keys
+    assert {base + f for f in ("model.onnx", "tokenizer.json", "head.onnx", "ood.json", "card.json")} <= keys
     assert "models/note-specialty/aliases/production.json" in keys
 
 
@@ -52,13 +52,13 @@ def test_the_encoder_is_served_from_s3_downloaded_once_and_verified(aws, tmp_pat
     registry = Registry(store=CountingStore(MODELS, aws["s3"]), cache_dir=tmp_path / "cache")
     loaded = registry.load("note-specialty", modality="text")
     assert loaded.source == "s3"
-    assert sorted(CountingStore.downloads) == ["head.onnx", "model.onnx", "tokenizer.json"]
-    assert set(loaded.files) == {"model.onnx", "tokenizer.json", "head.onnx"}
+    assert sorted(CountingStore.downloads) == ["head.onnx", "model.onnx", "ood.json", "tokenizer.json"]
+    assert set(loaded.files) == {"model.onnx", "tokenizer.json", "head.onnx", "ood.json"}
     for artifact in loaded.card.artifacts():
         assert loaded.files[artifact.file].read_bytes() == (MODEL_DIR / artifact.file).read_bytes()
     registry.load("note-specialty")
     Registry(store=CountingStore(MODELS, aws["s3"]), cache_dir=tmp_path / "cache").load("note-specialty")
-    assert len(CountingStore.downloads) == 3  # warm container and a new one on the same /tmp: no download
+    assert len(CountingStore.downloads) == 4  # warm container and a new one on the same /tmp: no download
 
 
 def test_predict_route_serves_the_s3_model(aws, published, text_app, text_context):
@@ -77,7 +77,7 @@ def test_predict_route_serves_the_s3_model(aws, published, text_app, text_contex
         ),
         text_context,
     )
-    assert status == 200 and card["model"]["source"] == "s3" and len(card["model"]["extra_artifacts"]) == 2
+    assert status == 200 and card["model"]["source"] == "s3" and len(card["model"]["extra_artifacts"]) == 3
 
 
 @pytest.mark.parametrize("tampered", ["tokenizer.json", "head.onnx", "model.onnx"])

@@ -12,7 +12,15 @@ import pytest
 from devtools.local.server import LocalApi
 from devtools.local.template import Template
 from tests.helpers import REPO, bearer, medserve_invoke
-from tests.imaging_samples import PHANTOM, PYDICOM_FILES, bad_inputs, encode, phantom_grey, pydicom_file
+from tests.imaging_samples import (
+    PHANTOM,
+    PYDICOM_FILES,
+    bad_inputs,
+    chest_cr,
+    encode,
+    phantom_grey,
+    pydicom_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +48,16 @@ def predict(api, data, content_type, query=""):
 
 @pytest.mark.parametrize("name", PYDICOM_FILES)
 def test_pydicom_files_over_http(api, name):
+    """None of them is a chest radiograph: the chest model's intended-use gate refuses each."""
     status, body = predict(api, pydicom_file(name), "application/dicom")
+    assert (status, body["error"]["code"]) == (422, "OUT_OF_SCOPE"), body
+
+
+def test_a_cr_chest_dicom_over_http(api):
+    status, body = predict(api, chest_cr(), "application/dicom")
     assert status == 200, body
     assert sum(body["predictions"][0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
-    assert body["dicom"]["rows"] > 0
+    assert body["dicom"]["rows"] > 0 and body["predictions"][0]["ood"]["in_distribution"] is True
 
 
 @pytest.mark.parametrize(("fmt", "content_type"), [("PNG", "image/png"), ("JPEG", "image/jpeg")])
@@ -97,7 +111,7 @@ def test_upload_job_result_against_the_embedded_s3(api):
     assert status == 201, raw
     ticket = json.loads(raw)
     assert ticket["upload_url"].startswith(api.aws.endpoint_url)  # the embedded S3, not AWS
-    status, _ = send(ticket["upload_url"], "PUT", pydicom_file("CT_small.dcm"), ticket["headers"])
+    status, _ = send(ticket["upload_url"], "PUT", chest_cr(), ticket["headers"])
     assert status == 200
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -110,11 +124,15 @@ def test_upload_job_result_against_the_embedded_s3(api):
     else:
         pytest.fail("the job did not finish within 30 s")
     assert job["status"] == "succeeded", job
-    assert job["result"]["dicom"]["modality"] == "CT" and job["result"]["explanations"]
+    assert job["result"]["dicom"]["modality"] == "CR" and job["result"]["explanations"]
 
 
-def test_medserve_invoke_cli_answers_the_dicom_event():
+def test_medserve_invoke_cli_answers_the_dicom_events():
     response, printed = medserve_invoke("ImagingFunction", "events/imaging_predict_dicom.json")
-    assert response["statusCode"] == 200
-    assert json.loads(response["body"])["dicom"]["modality"] == "CT"
+    assert response["statusCode"] == 422  # a real CT: outside the chest model's intended use
+    assert json.loads(response["body"])["error"]["code"] == "OUT_OF_SCOPE"
     assert "CompressedSamples" not in printed  # CT_small's PatientName
+    response, printed = medserve_invoke("ImagingFunction", "events/imaging_predict_dicom_cr.json")
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["dicom"]["modality"] == "CR"
+    assert "PHANTOM^CHEST" not in printed

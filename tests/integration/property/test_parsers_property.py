@@ -30,6 +30,7 @@ from medserve.errors import (
     InvalidInput,
     MalformedRequest,
     MedserveError,
+    OutOfScope,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
@@ -53,7 +54,8 @@ SETTINGS = {
         HealthCheck.filter_too_much,
     ],
 }
-FOUR_XX_IMAGE_ERRORS = (MalformedRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType)
+# OutOfScope: the chest model's intended-use gate refuses the CT/MR seeds and small images (422).
+FOUR_XX_IMAGE_ERRORS = (MalformedRequest, InvalidInput, OutOfScope, PayloadTooLarge, UnsupportedMediaType)
 ANSWERS = {200, 201, 202}
 # The API's own words (models served, modalities, media types, modes): an error may name them.
 VOCABULARY = {"breast-cancer-risk", "cxr-nodule-phantom", "note-specialty", "imaging", "tabular"}

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.helpers import call, http_event
+from tests.helpers import call, http_event, serve_derived
 from tests.imaging_samples import (
     IDENTIFIERS,
     PHANTOM,
@@ -36,12 +36,16 @@ def assert_prediction(body: dict, card_name: str = "cxr-nodule-phantom") -> dict
     assert prediction["probability"] == probabilities["nodule"]
     expected = "nodule" if prediction["probability"] >= prediction["decision_threshold"] else "no_nodule"
     assert prediction["label"] == expected
+    assert {"score", "threshold", "in_distribution", "method"} <= set(prediction["ood"])
     assert set(body["timing_ms"]) == {"decode", "preprocess", "inference", "explain", "total"}
     return prediction
 
 
 @pytest.mark.parametrize("name", PYDICOM_FILES)
-def test_pydicom_files(imaging_app, imaging_context, name):
+def test_pydicom_files(imaging_app, imaging_context, name, tmp_path):
+    # The decoding pipeline through the route. None of these is a chest radiograph, so the chest
+    # model's intended-use gate is lifted here (test_imaging_scope.py tests that it refuses them).
+    serve_derived(tmp_path, "cxr-nodule-phantom", intended_use_gate=None)
     status, body = call(imaging_app, raw(pydicom_file(name), "application/dicom"), imaging_context)
     assert status == 200, body
     assert_prediction(body)
@@ -179,7 +183,8 @@ def test_openapi_documents_the_imaging_routes(imaging_app, imaging_context):
     assert {"/v1/imaging/predict", "/v1/uploads", "/v1/jobs/{id}"} <= set(schema["paths"])
 
 
-def test_no_identifiers_or_pixels_in_responses_or_logs(imaging_app, imaging_context, emitted):
+def test_no_identifiers_or_pixels_in_responses_or_logs(imaging_app, imaging_context, emitted, tmp_path):
+    serve_derived(tmp_path, "cxr-nodule-phantom", intended_use_gate=None)  # decode CT and MR here
     tagged = with_attributes("CT_small.dcm", **IDENTIFIERS)
     bodies = []
     for event in (

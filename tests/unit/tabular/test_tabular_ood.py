@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from medserve.errors import OutOfScope
 from medserve.serving.ood import OodScorer
-from medserve.serving.registry import BUNDLED_DIR, BundledModels, Registry, derive_model
+from medserve.serving.registry import BUNDLED_DIR, Registry
 from medserve.tabular.batch import score_tabular_file
 from medserve.tabular.model import TabularModel, refuse_out_of_scope
 from medserve.triggers.s3 import S3Upload
 
-from tests.helpers import call, http_event
+from tests.helpers import call, http_event, serve_derived
 from training import tabular_wdbc
 
 PREDICT = "/v1/tabular/predict"
@@ -32,11 +32,7 @@ def held_out() -> np.ndarray:
 
 
 def use_card(tmp_path, monkeypatch, **updates):
-    """Serve the bundled model under a changed card (same artifacts, so the sha256s still hold)."""
-    from medserve.services import Services, set_services
-
-    derive_model(BUNDLED_DIR / NAME, tmp_path / NAME, **updates)
-    set_services(Services(registry=Registry(BundledModels(tmp_path), cache_dir=tmp_path / "cache")))
+    serve_derived(tmp_path, NAME, **updates)
 
 
 def bundled_card() -> dict:

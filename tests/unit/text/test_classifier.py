@@ -47,7 +47,7 @@ def test_card_describes_the_model_and_every_file_matches_its_sha256():
         "lambda",
     )
     assert set(card.outputs.labels) == SPECIALTIES
-    assert [a.file for a in card.artifacts()] == ["model.onnx", "tokenizer.json", "head.onnx"]
+    assert [a.file for a in card.artifacts()] == ["model.onnx", "tokenizer.json", "head.onnx", "ood.json"]
     for artifact in card.artifacts():
         assert sha256_file(MODEL_DIR / artifact.file) == artifact.sha256
         assert (MODEL_DIR / artifact.file).stat().st_size == artifact.bytes
@@ -140,7 +140,7 @@ def test_limits(model):
         model.predict("a" * 20_001)
     with pytest.raises(InvalidInput):
         model.predict(" \n\t ")
-    model.predict("a" * 20_000)  # at the limit is fine
+    model.predict(("chest pain " * 2000)[:20_000])  # at the limit is fine
 
 
 def test_head_rebuilds_from_the_committed_encoder(tmp_path):
@@ -163,5 +163,6 @@ def test_head_rebuilds_from_the_committed_encoder(tmp_path):
     committed = json.loads((MODEL_DIR / "card.json").read_text())
     assert built["metrics"] == committed["metrics"]
     assert built["artifact"] == committed["artifact"]
+    assert built["ood"] == committed["ood"] and built["intended_use_gate"] == committed["intended_use_gate"]
     if built["built_with"]["onnxruntime"] == committed["built_with"]["onnxruntime"]:
         assert (out / "head.onnx").read_bytes() == (MODEL_DIR / "head.onnx").read_bytes()

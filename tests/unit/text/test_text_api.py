@@ -72,6 +72,9 @@ def test_predict_contract(text_app, text_context):
     (prediction,) = body["predictions"]
     assert prediction["label"] == "cardiology"
     assert abs(sum(prediction["probabilities"].values()) - 1) < 1e-6
+    # Two of its three lines are identifiers: it scores just above the OOD threshold (flagged, answered).
+    assert set(prediction["ood"]) == {"score", "threshold", "in_distribution", "method"}
+    assert prediction["ood"]["method"] == "max-cosine-centroid"
     (explanation,) = body["explanations"]
     assert explanation["attributions"] and explanation["evaluations"] <= 64
     assert body["intended_use"] and body["timing_ms"]["total"] > 0
@@ -89,6 +92,12 @@ def test_predict_contract(text_app, text_context):
         ("/v1/text/deidentify", {"text": "a", "mode": "shred"}, 422, "INVALID_INPUT"),
         ("/v1/text/predict", {"text": "chest pain", "model": "no-such-model"}, 404, "MODEL_NOT_FOUND"),
         ("/v1/text/predict", "{not json", 400, "MALFORMED_REQUEST"),
+        (
+            "/v1/text/predict",
+            {"text": "Der Patient klagt seit zwei Tagen über Atemnot und Husten."},
+            422,
+            "OUT_OF_SCOPE",
+        ),
     ],
 )
 def test_errors(text_app, text_context, path, body, status, code):

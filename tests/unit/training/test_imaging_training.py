@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from medserve.serving.cards import load_card
+from medserve.serving.ood import OodScorer
 from medserve.serving.registry import BUNDLED_DIR
 from medserve.serving.runtime import sha256_file
 
@@ -32,13 +34,30 @@ def test_card_states_what_the_contract_needs():
         assert 0.85 <= card["metrics"][metric] <= 1.0, metric
 
 
-def test_held_out_metrics_of_the_committed_artifact():
+@pytest.fixture(scope="module")
+def held_out() -> tuple:
+    return phantoms.held_out_split()  # regenerated once for this module: ~10 s on one core
+
+
+def test_held_out_metrics_of_the_committed_artifact(held_out):
     card = bundled_card()
-    x_test, y_test = phantoms.held_out_split()
+    x_test, y_test = held_out
     metrics = phantoms.held_out_metrics(
         str(MODEL / "model.onnx"), x_test, y_test, card["outputs"]["decision_threshold"]
     )
     assert metrics == card["metrics"]
+
+
+def test_ood_false_alarm_rate_of_the_committed_artifact(held_out):
+    """The held-out phantoms (never used for the OOD statistics or threshold), embedded by the
+    committed ONNX file and scored by the serving code: the card's false-alarm rate, <= 5%."""
+    card = load_card(MODEL)
+    assert card.ood is not None and card.ood.policy == "flag" and card.ood.false_alarm_rate <= 0.05
+    scorer = OodScorer.from_file(card.ood, MODEL / card.ood.statistics)
+    scores = scorer.scores(phantoms.embeddings(str(MODEL / "model.onnx"), held_out[0]))
+    rate = float((scores > card.ood.threshold).mean())
+    assert rate == pytest.approx(card.ood.false_alarm_rate, abs=1e-4) and rate <= 0.05
+    assert card.ood.calibration["n_held_out"] == len(scores) == phantoms.N_TEST
 
 
 def test_committed_artifact_is_the_one_its_card_names():
@@ -60,7 +79,7 @@ def test_rebuild_reproduces_the_card_within_tolerance(tmp_path):
     )
     built = json.loads((out / "card.json").read_text())
     bundled = bundled_card()
-    for key in ("name", "inputs", "explanation", "intended_use", "transparency"):
+    for key in ("name", "inputs", "explanation", "intended_use", "transparency", "intended_use_gate"):
         assert built.get(key) == bundled.get(key), key
     # the decision threshold is chosen on the validation split, so it may move with the weights
     assert built["outputs"]["labels"] == bundled["outputs"]["labels"]
@@ -71,3 +90,4 @@ def test_rebuild_reproduces_the_card_within_tolerance(tmp_path):
         str(out / "model.onnx"), x_test, y_test, bundled["outputs"]["decision_threshold"]
     )
     assert rebuilt["roc_auc"] >= bundled["metrics"]["roc_auc"] - METRIC_TOLERANCE
+    assert built["ood"]["method"] == bundled["ood"]["method"] and built["ood"]["false_alarm_rate"] <= 0.05

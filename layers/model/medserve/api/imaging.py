@@ -83,7 +83,9 @@ _ERRORS = {
     406: "the Accept header (or _format) allows no answer for this input (a DICOM SR needs a DICOM input)",
     413: "image over the byte or pixel limit",
     415: "unsupported media type, image format or DICOM transfer syntax",
-    422: "invalid image (truncated, corrupt, not an image, DICOM without pixel data) or request fields",
+    422: "invalid image (truncated, corrupt, not an image, DICOM without pixel data) or request fields "
+    "(INVALID_INPUT); an image outside the model's intended use (OUT_OF_SCOPE: e.g. a DICOM Modality it does "
+    "not accept)",
     502: "S3 failed",
     503: "the model runs on SageMaker (imaging offload is not offered yet)",
 }

@@ -112,6 +112,11 @@ _ERRORS = {
     415: "not application/json",
     422: "invalid fields or empty text",
 }
+_PREDICT_ERRORS = {
+    **_ERRORS,
+    422: "invalid fields or empty text (INVALID_INPUT); a note outside the model's intended use "
+    "(OUT_OF_SCOPE: another language, too few words)",
+}
 
 
 def _check_length(text: str) -> None:
@@ -166,7 +171,9 @@ PREDICT_OFFERS = (JSON, FHIR_JSON)
             "description": "prediction (JSON), or a FHIR R4 Bundle (an Observation) when negotiated",
             "content": {"application/json": {"model": PredictEnvelope}, **FHIR_CONTENT},
         },
-        **error_responses({**_ERRORS, 406: "the Accept header (or _format) allows neither JSON nor FHIR"}),
+        **error_responses(
+            {**_PREDICT_ERRORS, 406: "the Accept header (or _format) allows neither JSON nor FHIR"}
+        ),
     },
     **{**JSON_BODY, "middlewares": [negotiation_check(PREDICT_OFFERS), *JSON_BODY["middlewares"]]},
 )

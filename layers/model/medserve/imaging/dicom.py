@@ -46,7 +46,7 @@ from medserve.imaging.types import LUMA, DecodedImage
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["DICOM_BLOCK", "configure_pydicom", "decode_dicom"]
+__all__ = ["BODY_PARTS", "DICOM_BLOCK", "MODALITIES", "PHOTOMETRIC", "configure_pydicom", "decode_dicom"]
 
 # The only attributes a response's ``dicom`` block carries: technical, never identifying.
 DICOM_BLOCK = ("modality", "rows", "columns", "photometric_interpretation", "frames", "frame_index")
@@ -54,16 +54,30 @@ DICOM_BLOCK = ("modality", "rows", "columns", "photometric_interpretation", "fra
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # The defined terms of Modality (PS3.3 C.7.3.1.1.1, retired ones included): only these are echoed.
 # A code-string pattern alone would let "DOE JANE" through.
-_MODALITIES = frozenset(
+MODALITIES = frozenset(
     """AR ASMT AU BDUS BI BMD CR CT CTPROTOCOL DG DOC DX ECG EEG EMG EOG EPS ES FID GM HC HD IO IOL
     IVOCT IVUS KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PLAN POS PR PT
     PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR
     SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC CD CF CP CS DD DF DM DS EC FA FS LP MA MS OPR
     ST VF""".split()
 )
+# BodyPartExamined defined terms (PS3.16 Annex L, the "Body Part Examined" column): only these are
+# compared with a card's gate or named in a refusal; anything else is "not a defined term".
+BODY_PARTS = frozenset(
+    """ABDOMEN ABDOMENPELVIS ACJOINT ADRENAL AORTA ANKLE ANUS APPENDIX ARM AXILLA BACK BILEDUCT BLADDER
+    BRAIN BREAST BRONCHUS BUTTOCK CALCANEUS CAROTID CEREBELLUM CERVIX CHEEK CHEST CHESTABDOMEN
+    CHESTABDPELVIS CIRCLEOFWILLIS CLAVICLE COCCYX COLON CORNEA CORONARYARTERY CSPINE CTSPINE DUODENUM
+    EAR ELBOW ESOPHAGUS EXTREMITY EYE EYELID FACE FEMUR FINGER FOOT GALLBLADDER HAND HEAD HEADNECK
+    HEART HIP HUMERUS IAC ILEUM ILIUM JAW JEJUNUM KIDNEY KNEE LARYNX LEG LIVER LSPINE LSSPINE LUNG
+    MAXILLA MEDIASTINUM MOUTH NECK NECKCHEST NECKCHESTABDOMEN NECKCHESTABDPELV NOSE ORBIT OVARY
+    PANCREAS PAROTID PATELLA PELVIS PENIS PHARYNX PROSTATE RADIUS RECTUM RIB SCALP SCAPULA SCLERA
+    SCROTUM SHOULDER SKULL SPINE SPLEEN SSPINE STERNUM STOMACH SUBMANDIBULAR TESTIS THIGH THUMB THYMUS
+    THYROID TIBIA TLSPINE TOE TONGUE TRACHEA TSPINE ULNA URETER URETHRA UTERUS VAGINA VULVA WHOLEBODY
+    WRIST ZYGOMA""".split()
+)
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 # The defined terms (PS3.3 C.7.6.3.1.2, retired ones included): only these are ever echoed.
-_PHOTOMETRIC = frozenset(
+PHOTOMETRIC = frozenset(
     {
         *_MONOCHROME,
         *("PALETTE COLOR", "RGB", "HSV", "ARGB", "CMYK", "XYB"),
@@ -169,9 +183,17 @@ def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
         "modality": _modality(ds.get("Modality")),
         "rows": rows,
         "columns": columns,
-        "photometric_interpretation": photometric if photometric in _PHOTOMETRIC else None,
+        "photometric_interpretation": photometric if photometric in PHOTOMETRIC else None,
         "frames": frames,
         "frame_index": frame,
+    }
+    header = {
+        "modality": info["modality"],
+        "modality_present": bool(str(ds.get("Modality") or "").strip()),
+        "body_part": _body_part(ds.get("BodyPartExamined")),
+        "body_part_present": bool(str(ds.get("BodyPartExamined") or "").strip()),
+        "photometric_interpretation": info["photometric_interpretation"],
+        "pixel_spacing_mm": _pixel_spacing(ds),
     }
     notes = [f"multi-frame object: frame {frame} of {frames} (0-based, the middle one) was used"]
     return DecodedImage(
@@ -181,6 +203,7 @@ def _decode_dataset(ds: Dataset, max_pixels: int) -> DecodedImage:
         height=rows,
         mode=info["photometric_interpretation"] or "unknown",
         dicom=info,
+        header=header,
         warnings=notes if frames > 1 else [],
     )
 
@@ -297,7 +320,7 @@ def _to_grey(stored: np.ndarray, ds: Dataset, photometric: str, frame: int) -> n
     if stored.ndim == 3 and stored.shape[-1] == 3:  # RGB, YBR_* (already converted to RGB)
         return stored.astype(np.float64) @ LUMA
     raise UnsupportedMediaType(
-        f"DICOM photometric interpretation '{photometric if photometric in _PHOTOMETRIC else 'unknown'}' "
+        f"DICOM photometric interpretation '{photometric if photometric in PHOTOMETRIC else 'unknown'}' "
         "is not supported"
     )
 
@@ -332,7 +355,28 @@ def _lut_source(ds: Dataset, frame: int) -> Dataset:
     return view
 
 
+def _body_part(value: Any) -> str | None:
+    """BodyPartExamined if it is one of DICOM's defined terms (PS3.16 Annex L), else None."""
+    text = str(value or "").strip().upper()
+    return text if text in BODY_PARTS else None
+
+
+def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm: PixelSpacing, else ImagerPixelSpacing (projection radiography
+    states the detector's), else None. A malformed value counts as not stated."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword)
+        try:
+            if value is not None and len(value) == 2:
+                row, column = float(value[0]), float(value[1])
+                if row > 0 and column > 0:
+                    return row, column
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
 def _modality(value: Any) -> str | None:
     """The Modality if it is one of DICOM's defined terms, else None (then it is not echoed)."""
     text = str(value or "").strip().upper()
-    return text if text in _MODALITIES else None
+    return text if text in MODALITIES else None

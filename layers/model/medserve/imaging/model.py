@@ -20,10 +20,12 @@ import numpy as np
 from medserve.errors import ModelNotFound, NotConfigured
 from medserve.imaging.decode import decode, normalise, to_model_input
 from medserve.imaging.saliency import evaluations_per_image, occlusion, overlay_png
+from medserve.imaging.scope import check_scope
 from medserve.imaging.types import MAX_INLINE_BYTES, DecodedImage, ModelInput
 from medserve.observability import Stopwatch, model_dimensions, record_prediction
 from medserve.services import get_services
 from medserve.serving.cards import ImageSpec, ModelCard
+from medserve.serving.ood import NOT_CALIBRATED, refuse_if_required, scorer_for
 from medserve.serving.registry import LoadedModel
 
 __all__ = ["ImagingModel", "predict_image"]
@@ -50,18 +52,34 @@ class ImagingModel:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(n, height, width) float32 -> (n, n_labels) float64, one ``session.run``."""
+        return self._run(images, embedding=False)[0]
+
+    def _run(self, images: np.ndarray, *, embedding: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and, when asked and the card names one, the embedding output: one run."""
+        outputs = [self.card.outputs.probability_tensor]
+        wanted = self.card.ood.embedding_output if embedding and self.card.ood else None
+        if wanted:
+            outputs.append(wanted)
         out = self.loaded.session.run(
-            [self.card.outputs.probability_tensor],
-            {self.card.inputs.tensor: images[:, None, :, :].astype(np.float32, copy=False)},
-        )[0]
-        return np.asarray(out, dtype=np.float64)
+            outputs, {self.card.inputs.tensor: images[:, None, :, :].astype(np.float32, copy=False)}
+        )
+        embeddings = np.asarray(out[1], dtype=np.float64) if wanted else None
+        return np.asarray(out[0], dtype=np.float64), embeddings
+
+    def ood(self, embedding: np.ndarray | None) -> dict[str, Any]:
+        """The ``ood`` block: the card's score on the embedding (or "none" without an ``ood`` block)."""
+        scorer = scorer_for(self.loaded)
+        if scorer is None or embedding is None:
+            return dict(NOT_CALIBRATED)
+        return scorer.verdict(float(scorer.scores(embedding[None])[0]))
 
     def _target(self, probabilities: np.ndarray) -> int:
         return self._positive if self._positive is not None else int(np.argmax(probabilities))
 
     def predict(self, x: ModelInput, warnings: list[str] | None = None) -> tuple[dict[str, Any], np.ndarray]:
         """The prediction item of the response, and the probabilities it was made from."""
-        probs = self.probabilities(x.tensor[None])[0]
+        probs, embeddings = self._run(x.tensor[None], embedding=True)
+        probs = probs[0]
         labels = self.card.outputs.labels
         item: dict[str, Any] = {"index": 0}
         if self._positive is not None and len(labels) == 2:
@@ -78,6 +96,7 @@ class ImagingModel:
             notes.append("the image has a single grey value: there is nothing for the model to see")
         if notes:
             item["warnings"] = notes
+        item["ood"] = self.ood(embeddings[0] if embeddings is not None else None)
         return item, probs
 
     def explain(self, x: ModelInput, probabilities: np.ndarray) -> dict[str, Any]:
@@ -145,9 +164,11 @@ def predict_image(
         reduce_to=2 * max(spec.height, spec.width),
     )
     clock.lap("decode")
+    check_scope(imaging.card, decoded)  # 422 OUT_OF_SCOPE before the model runs
     x = imaging.prepare(decoded)
     clock.lap("preprocess")
     prediction, probs = imaging.predict(x, decoded.warnings)
+    refuse_if_required(imaging.card, prediction["ood"], "the image")
     clock.lap("inference")
     explanations = [imaging.explain(x, probs)] if explain else []
     clock.lap("explain")

@@ -49,6 +49,9 @@ class DecodedImage:
     height: int  # rows of the stored image
     mode: str  # Pillow mode ("L", "I;16", "RGBA", ...) or DICOM photometric interpretation
     dicom: dict[str, Any] | None = None  # non-identifying technical attributes only (see dicom.py)
+    # What the intended-use gate reads (imaging/scope.py), never put in a response as such: DICOM
+    # terms only when they are defined terms (else None, with *_present saying whether one was stated).
+    header: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:

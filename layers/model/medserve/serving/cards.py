@@ -167,16 +167,16 @@ class ImagingGate(_Card):
 
 class TextGate(_Card):
     """What a text model accepts. The language check is deliberately cheap (no language model):
-    the share of letters that are Latin (A-Z, a-z and Latin-1/Latin Extended letters), and, for
-    notes of at least ``stopword_min_words`` words, the share of words that are common function
-    words of the language (``medserve.text.scope``)."""
+    the share of letters that are Latin (U+0000-U+024F), and function-word hits of English against
+    six other Latin-script languages (``medserve.text.scope``)."""
 
     languages: list[Literal["en"]] = Field(default_factory=lambda: ["en"])
     min_words: int = Field(default=1, ge=1, description="fewer words (letter runs) is out of scope")
     max_characters: int | None = Field(default=None, ge=1, description="more characters is out of scope")
     min_latin_letter_share: float = Field(default=0.9, ge=0.0, le=1.0)
-    min_stopword_share: float = Field(default=0.0, ge=0.0, le=1.0)
-    stopword_min_words: int = Field(default=12, ge=1)
+    foreign_function_words_min: int = Field(
+        default=3, ge=1, description="this many function words of another language, more than English ones"
+    )
 
 
 class TabularGate(_Card):

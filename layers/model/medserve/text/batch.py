@@ -4,6 +4,8 @@ A ``.txt`` object under ``uploads/text/`` (UTF-8, at most :data:`MAX_S3_CHARACTE
 gives ``results/text/<key>.json``: the entities (offsets into the note) and the redacted text.
 Object metadata chooses the mode (``x-amz-meta-mode``: ``tag``, ``mask`` or ``surrogate``) and
 asks for the specialty as well (``x-amz-meta-predict: true``, optionally ``x-amz-meta-model``).
+A note outside the text model's intended use (its card's gate, or an OOD policy of refuse)
+keeps its de-identification and gets ``prediction_error`` (OUT_OF_SCOPE) instead of ``prediction``.
 Anything else (another suffix, not UTF-8, too long, an unknown mode) gives ``<key>.error.json``.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from medserve.errors import InvalidInput, OutOfScope, PayloadTooLarge, UnsupportedMediaType
 from medserve.observability import Stopwatch
 from medserve.text import deid as phi
 from medserve.text.predict import deidentify_note, load_classifier
@@ -41,9 +43,11 @@ def score_text_file(upload: S3Upload) -> dict[str, Any]:
     body: dict[str, Any] = {"characters": len(text), **deidentify_note(text, mode)}  # type: ignore[arg-type]
     if flag_from(upload.metadata, "predict", "x-amz-meta-predict") and text.strip():
         model = load_classifier(upload.metadata.get("model") or None)
-        prediction, _, _ = model.predict(text, max_characters=MAX_S3_CHARACTERS)
         body["model"] = model.loaded.envelope()
-        body["prediction"] = prediction
+        try:
+            body["prediction"], _, _ = model.predict(text, max_characters=MAX_S3_CHARACTERS)
+        except OutOfScope as e:  # the de-identification stands; only the specialty is refused
+            body["prediction_error"] = {"code": e.code, "message": e.message, "details": e.details}
         body["intended_use"] = model.card.intended_use
     body["timing_ms"] = clock.timing_ms()
     return body

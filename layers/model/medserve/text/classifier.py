@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from medserve.errors import InvalidInput, PayloadTooLarge
+from medserve.serving.ood import NOT_CALIBRATED, refuse_if_required, scorer_for
 from medserve.serving.registry import LoadedModel, Registry
 from medserve.serving.runtime import SessionKey, create_session
+from medserve.text.scope import check_scope
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -217,6 +219,7 @@ class TextClassifier:
             )
         if not text.strip():
             raise InvalidInput("text is empty", [{"field": "text", "issue": "empty"}])
+        check_scope(self.card, text)  # 422 OUT_OF_SCOPE: another language, too few words, ...
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """(n, labels) probabilities from document embeddings, rows summing to 1."""
@@ -224,6 +227,13 @@ class TextClassifier:
         out = self.head.run([tensor], {"embedding": embeddings.astype(np.float32)})[0]
         p = np.asarray(out, dtype=np.float64)
         return p / p.sum(axis=1, keepdims=True)
+
+    def ood(self, document: np.ndarray) -> dict[str, Any]:
+        """The ``ood`` block: distance of the document embedding to the training notes."""
+        scorer = scorer_for(self.loaded)
+        if scorer is None:
+            return dict(NOT_CALIBRATED)
+        return scorer.verdict(float(scorer.scores(document[None, :])[0]))
 
     # -- predict + post_process --------------------------------------------------------------------
     def predict(
@@ -240,6 +250,8 @@ class TextClassifier:
         chunk_embeddings = self.encoder.embed_rows(encoded.chunks)
         document = self.encoder.pool(chunk_embeddings)
         probs = self.probabilities(document[None, :])[0]
+        ood = self.ood(document)
+        refuse_if_required(self.card, ood, "the note")
         t_predicted = time.perf_counter()
         top = int(np.argmax(probs))
         prediction = {
@@ -248,6 +260,7 @@ class TextClassifier:
             "probabilities": {label: float(p) for label, p in zip(self.labels, probs, strict=True)},
             "chunks": len(encoded.chunks),
             "tokens": encoded.n_tokens,
+            "ood": ood,
         }
         explanation = self._explain(text, encoded, chunk_embeddings, probs, top) if explain else None
         t_done = time.perf_counter()
