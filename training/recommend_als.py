@@ -960,9 +960,13 @@ def build(
                 else "the item's baseline rating (global mean + item bias): the score before any history"
             ),
             "score": (
-                "predicted preference (about 1 = an item the patient would continue; not a probability)"
-                if feedback == "implicit"
-                else "predicted rating on the value scale"
+                "basis history or features: "
+                + (
+                    "predicted preference (about 1 = an item the patient would continue; not a probability)"
+                    if feedback == "implicit"
+                    else "predicted rating on the value scale"
+                )
+                + "; basis popularity: log(1 + training patients who had the item)"
             ),
         },
         "metrics": {

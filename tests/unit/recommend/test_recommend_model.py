@@ -316,3 +316,10 @@ def test_patient_features_are_checked_against_the_card(model):
     with pytest.raises(InvalidInput) as e:
         plan(model, query(patient={**base, "egfr": -5.0}))
     assert e.value.details[0]["field"] == "patient.egfr" and "-5" not in json.dumps(e.value.details)
+
+
+def test_when_everything_is_withheld_nothing_is_recommended(model):
+    exclude = [i for i in model.item_ids if i != "amlodipine"]
+    result = recommend(model, query(history=[{"item": "amlodipine"}], exclude=exclude, explain=True))
+    assert result.recommendations == [] and result.explanations == []
+    assert len(result.excluded) == model.n_items and any("only 0 item" in w for w in result.warnings)

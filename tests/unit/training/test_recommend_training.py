@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from medserve.errors import InvalidInput
 from medserve.recommend.model import RecommendModel
 from medserve.recommend.predict import recommend
 from medserve.recommend.types import parse_query
@@ -92,3 +93,23 @@ def test_the_actg175_check_answers_with_intervals():
     low, high = check["difference_factorised_minus_best"]["ci95"]
     assert low <= check["difference_factorised_minus_best"]["mean"] <= high
     assert check["finding"].startswith("personalisation " + ("beats" if low > 0 else "does NOT"))
+
+
+def test_an_explicit_ratings_model_serves_ratings_and_explains_them(tmp_path):
+    data = als.generate_cohort(n_patients=600, seed=5, feedback="explicit")
+    card = als.build(tmp_path / "r", data, name="tiny-ratings", grid=[(4, 10.0, 0.0)], seed=5)
+    assert card["recommend"]["feedback"] == "explicit" and card["recommend"]["default_value"] is None
+    assert set(card["metrics"]["held_out_patients"]["rmse"]) == {"als", "item_baseline"}
+    model = RecommendModel.load(Registry(bundled=BundledModels(tmp_path)), "tiny-ratings")
+    with pytest.raises(InvalidInput) as e:  # a rating needs its value
+        recommend(model, parse_query({"history": [{"item": "metformin"}]}))
+    assert e.value.details[0]["field"] == "history[0].value"
+    history = [{"item": "metformin", "value": 5}, {"item": "ibuprofen", "value": 1}]
+    result = recommend(model, parse_query({"history": history, "explain": True}))
+    lo, hi = card["recommend"]["value_range"]
+    for rec, expl in zip(result.recommendations, result.explanations, strict=True):
+        assert lo - 2 <= rec.score <= hi + 2  # on the rating scale
+        assert expl["baseline"] != 0.0  # the item's baseline rating
+        assert sum(c["contribution"] for c in expl["contributions"]) == pytest.approx(
+            rec.score - expl["baseline"], rel=1e-9, abs=1e-12
+        )

@@ -183,12 +183,14 @@ def recommend_many(model: RecommendModel, plans: Sequence[Plan]) -> list[Result]
             folds.append(None)
             rows.append(model.user_row(None))
     k_max = max((p.k for p in plans), default=0)
+    # Nothing to rank (every item withheld): no graph run, every answer empty.
+    top_scores, top_items = np.empty((len(plans), 0)), np.empty((len(plans), 0), dtype=np.int64)
     if k_max > 0:
         top_scores, top_items = model.top_k(np.asarray(rows), np.asarray([p.mask for p in plans]), k_max)
     results = []
     for n, p in enumerate(plans):
         recs: list[Recommendation] = []
-        for score, idx in zip(top_scores[n, : p.k], top_items[n, : p.k], strict=True) if p.k else ():
+        for score, idx in zip(top_scores[n, : p.k], top_items[n, : p.k], strict=True):
             # Belt and braces: a masked item is -inf in the graph; never pass one on.
             if not np.isfinite(score) or p.mask[idx]:
                 continue
