@@ -245,3 +245,21 @@ def test_recommendation_capture_holds_the_top_item_only(monitoring):
     assert item["prediction"] == {"label": top["item"], "probability": None, "score": top["score"]}
     text = json.dumps(record)
     assert "metformin" not in text and "lisinopril" not in text.replace(top["item"], "")  # no history
+
+
+def test_ground_truth_is_audited_without_the_label(monitoring, aws, services, monitor_app, lambda_context):
+    aws["s3"].create_bucket(Bucket="medserve-test-monitoring-audit")
+    services.audit_bucket = "medserve-test-monitoring-audit"
+    body = {"inference_id": "req-abc:3", "label": "malignant"}
+    status, _ = call(
+        monitor_app, http_event("POST", GROUND_TRUTH, body, scopes=("medserve/admin",)), lambda_context
+    )
+    assert status == 201
+    listed = aws["s3"].list_objects_v2(Bucket="medserve-test-monitoring-audit")["Contents"]
+    (record,) = [
+        json.loads(aws["s3"].get_object(Bucket="medserve-test-monitoring-audit", Key=o["Key"])["Body"].read())
+        for o in listed
+    ]
+    assert record["action"] == "POST /v1/monitoring/ground-truth" and record["outcome"]["status"] == 201
+    assert record["principal"]["subject"] == "pytest-client" and record["input_sha256"]
+    assert "malignant" not in json.dumps(record)  # the input's digest, never the label itself
