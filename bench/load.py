@@ -142,18 +142,23 @@ def client(
 
 def rss_kib(pid: int) -> int:
     """Resident memory of ``pid`` and all its descendants (Linux /proc), in KiB; 0 elsewhere."""
-    total = 0
+    return sum(rss_by_process(pid).values())
+
+
+def rss_by_process(pid: int) -> dict[int, int]:
+    """Resident memory (KiB) of ``pid`` and of each of its descendants (Linux /proc)."""
+    found: dict[int, int] = {}
     pending = [pid]
     while pending:
         current = pending.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+            found[current] = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except (OSError, AttributeError):
             continue
         pending.extend(int(c) for c in children)
-    return total
+    return found
 
 
 class LocalServer:
@@ -211,13 +216,25 @@ def run(
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if warmup > 0:  # every route once per client slot: cold starts out of the measurement
         run_clients(host, port, token, [(n, 1) for n, _ in mix], warmup, clients, Results())
-    rss_start = rss_kib(pid) if pid else 0
+    before = rss_by_process(pid) if pid else {}
     results = Results()
     started = time.monotonic()
     run_clients(host, port, token, mix, seconds, clients, results)
     elapsed = time.monotonic() - started
-    rss_end = rss_kib(pid) if pid else 0
-    return report(results, elapsed, clients, rss_start, rss_end)
+    after = rss_by_process(pid) if pid else {}
+    result = report(results, elapsed, clients, sum(before.values()), sum(after.values()))
+    if pid:
+        # The server process (HTTP, embedded moto: it keeps every object written, audit records
+        # included) apart from the workers; a worker started during the run counts as growth.
+        alive = [k for k in before if k in after and k != pid]
+        result["rss_kib"]["server_process"] = {"after_warmup": before.get(pid, 0), "end": after.get(pid, 0)}
+        result["rss_kib"]["workers"] = {
+            "after_warmup": sum(v for k, v in before.items() if k != pid),
+            "end": sum(v for k, v in after.items() if k != pid),
+            "count": [len(before) - 1, len(after) - 1],
+            "growth_alive_throughout": sum(after[k] - before[k] for k in alive),
+        }
+    return result
 
 
 def run_clients(
@@ -283,6 +300,14 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"server RSS: {start:.0f} MiB after warm-up, {end:.0f} MiB at the end ({growth:+.1f} MiB)"
         )
+        if "workers" in rss:
+            own, workers = rss["server_process"], rss["workers"]
+            lines.append(
+                f"  server process {own['after_warmup'] / 1024:.0f} -> {own['end'] / 1024:.0f} MiB; "
+                f"workers {workers['count'][0]} -> {workers['count'][1]}: "
+                f"{workers['after_warmup'] / 1024:.0f} -> {workers['end'] / 1024:.0f} MiB "
+                f"({workers['growth_alive_throughout'] / 1024:+.1f} MiB in those alive throughout)"
+            )
     return "\n".join(lines)
 
 
