@@ -11,6 +11,10 @@ an idle worker of that function's pool:
   server's environment when it starts (``AWS_ENDPOINT_URL`` of the embedded AWS included);
 * up to ``size`` workers per function (``medserve serve --workers N``, default 2), started on
   demand; an invoke waits for a free one (as with reserved concurrency, but queued, not 429);
+* a worker imports its handler module when it starts (Lambda's init phase, under the function's
+  environment) and says it is ready; as in Lambda, the init does not count against ``Timeout``
+  (it has its own :data:`INIT_SECONDS`); an init that fails answers the invoke as a handler
+  error and the worker exits (the next invoke starts a fresh one, as Lambda retries the init);
 * the function's ``Timeout`` is enforced, as Lambda does: a worker over it is killed (its
   replacement starts cold) and the invoke raises :class:`FunctionTimeout`; a worker that dies
   raises :class:`WorkerCrashed`; a handler's exception comes back as :class:`FunctionError`
@@ -35,12 +39,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from devtools.local.invoke import EnvVarsFile, Invoker, _marshal
+from devtools.local.invoke import EnvVarsFile, Invoker, _marshal, _patched_environ, _working_directory
 from devtools.local.template import Template
 
 __all__ = ["FunctionError", "FunctionTimeout", "PooledInvoker", "WorkerCrashed"]
 
 DEFAULT_WORKERS = 2
+INIT_SECONDS = 120  # Lambda allows 10 s; a shared laptop importing onnxruntime needs more headroom
 _STOP_SECONDS = 5
 
 
@@ -83,6 +88,7 @@ class _Worker:
             cwd=str(root),
         )
         self._buffer = b""
+        self._ready = False
         self._send(setup)
 
     def _send(self, message: Any) -> None:
@@ -110,6 +116,15 @@ class _Worker:
     def invoke(
         self, event: Any, overrides: Mapping[str, str] | None, request_id: str | None, timeout: float
     ) -> Any:
+        if not self._ready:  # the init phase: its own limit, not the function's Timeout
+            try:
+                ready = self._receive(time.monotonic() + INIT_SECONDS)
+            except FunctionTimeout as e:
+                raise WorkerCrashed("the init phase did not finish") from e
+            if "ready" not in ready:
+                self.kill()  # its init failed: the next invoke gets a fresh environment
+                raise FunctionError(ready.get("error_type", "Exception"), ready.get("trace", ""))
+            self._ready = True
         try:
             self._send({"event": event, "overrides": dict(overrides or {}), "request_id": request_id})
         except (BrokenPipeError, OSError) as e:
@@ -248,6 +263,22 @@ def _serve(channel_in: Any, channel_out: Any) -> None:
     template = Template.load(setup["template"], parameter_overrides=setup["parameter_overrides"] or None)
     invoker = Invoker(template, setup["env_vars"] or None)
     function_id = setup["function"]
+    spec = invoker.spec(function_id)
+    try:  # the init phase, as Lambda runs it: the module imported under the function's environment
+        with (
+            _patched_environ(invoker.environment(function_id)),
+            contextlib.redirect_stdout(sys.stderr),
+            _working_directory(spec.code_uri),
+        ):
+            invoker.handler(function_id)
+    except Exception as e:
+        channel_out.write(
+            json.dumps({"error_type": type(e).__name__, "trace": traceback.format_exc()}) + "\n"
+        )
+        channel_out.flush()
+        return  # this environment is done; the next invoke starts a fresh one
+    channel_out.write(json.dumps({"ready": True}) + "\n")
+    channel_out.flush()
     for line in channel_in:
         message = json.loads(line)
         try:
