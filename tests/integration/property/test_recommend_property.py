@@ -83,10 +83,13 @@ def queries(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def without_id_shaped_items(sent: Any) -> Any:
-    """``sent`` minus the item strings an error may name (history[].item, exclude[])."""
+    """``sent`` minus what an error may name: item strings (history[].item, exclude[]) and the
+    served model's name."""
     if not isinstance(sent, dict):
         return sent
     sent = copy.deepcopy(sent)
+    if sent.get("model") == CARD.name:  # the API's own words: the card route names the model
+        del sent["model"]
     if isinstance(sent.get("history"), list):
         for entry in sent["history"]:
             if (
