@@ -14,7 +14,8 @@ version, over the last ``window_hours``:
    ``monitoring/reports/<model>/<version>/<yyyy-mm-ddThh-mm-ssZ>/``, plus ``performance.json``
    when labelled predictions joined (AUC, ECE, confusion at the card's threshold);
 4. emits EMF metrics: ``FeatureDrift`` per feature (dimensions model, model_version, feature),
-   ``DriftViolations`` and ``MonitoredItems`` per model (the template alarms on any violation).
+   ``DriftViolations`` and ``MonitoredItems`` per model (the template alarms on any violation),
+   ``OutOfDistributionShare`` (percent of items the model's OOD score flagged) when scored.
 
 Fewer items than the constraints' ``medserve.min_sample`` (default 50): the verdict is
 "insufficient data", no ``constraint_violations.json`` is written and nothing is judged.
@@ -107,6 +108,9 @@ class ModelReport:
     violations: list[dict[str, str]] = field(default_factory=list)
     statistics: dict[str, Any] = field(default_factory=dict)
     performance: dict[str, Any] | None = None
+    # Items whose prediction said in_distribution (OOD-scored models): how many, and how many not.
+    ood_scored: int = 0
+    out_of_distribution: int = 0
     location: str = ""  # s3://bucket/prefix/ of the written report
 
 
@@ -223,6 +227,9 @@ class MonitorJob:
         )
         report.features = [d for _, d in features]
         report.outputs = [d for _, d in outputs]
+        flags = [(item.get("prediction") or {}).get("in_distribution") for item in items]
+        report.ood_scored = sum(1 for f in flags if isinstance(f, bool))
+        report.out_of_distribution = sum(1 for f in flags if f is False)
 
         labels = self._labels(start, end)
         if labels:
@@ -549,6 +556,15 @@ def _emit_metrics(report: ModelReport) -> None:
 
     dims = {"model": report.model, "model_version": report.version}
     metrics.add_metric(name="MonitoredItems", unit=MetricUnit.Count, value=report.items)
+    if report.ood_scored:
+        with single_metric(
+            name="OutOfDistributionShare",
+            unit=MetricUnit.Percent,
+            value=100.0 * report.out_of_distribution / report.ood_scored,
+            namespace=SERVICE,
+            default_dimensions=dims,
+        ):
+            pass
     metrics.add_metric(name="DriftViolations", unit=MetricUnit.Count, value=len(report.violations))
     if report.verdict == INSUFFICIENT:
         metrics.add_metric(name="MonitoringInsufficientData", unit=MetricUnit.Count, value=1)
@@ -579,6 +595,14 @@ def render_markdown(report: ModelReport) -> str:
             else ""
         ),
         f"- minimum sample: {report.min_sample}",
+        *(
+            [
+                f"- out of distribution (the predictions' own OOD flag): {report.out_of_distribution} of "
+                f"{report.ood_scored} ({100.0 * report.out_of_distribution / report.ood_scored:.1f}%)"
+            ]
+            if report.ood_scored
+            else []
+        ),
         f"- **verdict: {report.verdict}**"
         + (f" ({len(report.violations)} violation(s))" if report.verdict == "violations" else ""),
         "",
@@ -669,6 +693,7 @@ def run_from_event(
                 "verdict": r.verdict,
                 "items": r.items,
                 "violations": [v["feature_name"] + ": " + v["constraint_check_type"] for v in r.violations],
+                "out_of_distribution": r.out_of_distribution,
                 "location": r.location,
             }
             for r in reports
