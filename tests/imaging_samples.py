@@ -228,3 +228,9 @@ def chest_cr(**attributes: object) -> bytes:
     pixels = np.asarray(phantom_grey(), dtype=np.uint16) * 257
     header = {"Modality": "CR", "BodyPartExamined": "CHEST", "ImagerPixelSpacing": [0.15, 0.15]}
     return make_dicom(pixels, **{**header, **attributes})
+
+
+def as_chest_cr(name: str) -> bytes:
+    """A real pydicom test file (its pixels, patient and study attributes) under the headers the
+    chest model's intended-use gate accepts: Modality CR, BodyPartExamined CHEST."""
+    return with_attributes(name, Modality="CR", BodyPartExamined="CHEST")

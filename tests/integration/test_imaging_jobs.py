@@ -11,11 +11,11 @@ from medserve.triggers.jobs import JobStore, upload_job_id
 
 from tests import helpers
 from tests.helpers import call, http_event, s3_event
-from tests.imaging_samples import PHANTOM, pydicom_file, with_attributes
+from tests.imaging_samples import PHANTOM, as_chest_cr, pydicom_file
 from tests.integration.conftest import DATA_KEY, JOBS, UPLOADS
 
 # A real file's pixels (pydicom's CT_small) under the headers the chest model accepts.
-CR_CHEST = with_attributes("CT_small.dcm", Modality="CR", BodyPartExamined="CHEST")
+CR_CHEST = as_chest_cr("CT_small.dcm")
 
 
 def ticket(imaging_app, imaging_context, **fields):

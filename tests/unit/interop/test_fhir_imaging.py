@@ -9,7 +9,7 @@ import pytest
 
 from tests import helpers
 from tests.helpers import http_event
-from tests.imaging_samples import encode, phantom_grey, pydicom_file
+from tests.imaging_samples import as_chest_cr, encode, phantom_grey
 from tests.unit.interop.fhir_check import FHIR_TYPE, check_bundle, validate
 
 PREDICT = "/v1/imaging/predict"
@@ -38,7 +38,7 @@ def _answer(app, event, ctx):
 
 
 def test_dicom_input_as_fhir(imaging_app, ctx):
-    data = pydicom_file("CT_small.dcm")
+    data = as_chest_cr("CT_small.dcm")
     header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     status, content_type, raw = _answer(
         imaging_app, _raw(data, "application/dicom", "application/fhir+json", explain="true"), ctx
@@ -103,7 +103,7 @@ def test_json_request_subject(imaging_app, ctx):
 
 
 def test_dicom_sr_in_the_input_study(imaging_app, ctx, tmp_path):
-    data = pydicom_file("CT_small.dcm")
+    data = as_chest_cr("CT_small.dcm")
     source = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     status, content_type, raw = _answer(
         imaging_app, _raw(data, "application/dicom", "application/dicom"), ctx
@@ -185,7 +185,7 @@ def test_invalid_image_with_fhir_accept_is_an_operation_outcome(imaging_app, ctx
 
 def test_plain_json_unchanged(imaging_app, ctx):
     status, content_type, raw = _answer(
-        imaging_app, _raw(pydicom_file("CT_small.dcm"), "application/dicom"), ctx
+        imaging_app, _raw(as_chest_cr("CT_small.dcm"), "application/dicom"), ctx
     )
     assert (status, content_type) == (200, "application/json")
     body = json.loads(raw)

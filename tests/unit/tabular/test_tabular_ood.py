@@ -162,3 +162,14 @@ def test_flag_is_the_default_policy(model, card, record):
 
 def test_out_of_scope_is_a_422():
     assert (OutOfScope.status, OutOfScope.code) == (422, "OUT_OF_SCOPE")
+
+
+def test_a_republished_threshold_is_used_not_a_cached_one(
+    tabular_app, lambda_context, record, tmp_path, monkeypatch
+):
+    status, body = call(tabular_app, http_event("POST", PREDICT, {"records": [record]}), lambda_context)
+    assert body["predictions"][0]["ood"]["in_distribution"] is True
+    use_card(tmp_path, monkeypatch, ood={**bundled_card()["ood"], "threshold": 0.001})
+    status, body = call(tabular_app, http_event("POST", PREDICT, {"records": [record]}), lambda_context)
+    ood = body["predictions"][0]["ood"]
+    assert status == 200 and ood["threshold"] == 0.001 and ood["in_distribution"] is False

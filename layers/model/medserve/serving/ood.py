@@ -96,7 +96,7 @@ class OodScorer:
         }
 
 
-_CACHE: dict[tuple[str, str, str], OodScorer] = {}
+_CACHE: dict[tuple[str, str, str, str], OodScorer] = {}
 _LOCK = threading.Lock()
 
 
@@ -108,7 +108,8 @@ def scorer_for(loaded: LoadedModel) -> OodScorer | None:
     if spec is None:
         return None
     sha = next(a.sha256 for a in card.extra_artifacts if a.file == spec.statistics)
-    key = (card.name, card.version, sha)
+    # The spec is part of the key: a republished card may keep the statistics and move the threshold.
+    key = (card.name, card.version, sha, spec.model_dump_json())
     scorer = _CACHE.get(key)
     if scorer is None:
         path = loaded.files.get(spec.statistics)
