@@ -123,8 +123,9 @@ def test_no_content_type_is_415_on_every_body_route(apps, text_models, record):
         answer = json.loads(response["body"])
         assert (response["statusCode"], answer["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE"), path
     # And the valid body with its content type is answered (the check is the only difference).
-    status, _ = send(apps, "TextFunction", "/v1/text/predict", json.dumps({"text": "chest pain"}))
-    assert status == 200
+    sample = json.loads((REPO / "events" / "text_predict.json").read_text())["body"]  # a real note
+    status, answer = send(apps, "TextFunction", "/v1/text/predict", sample)
+    assert status == 200, answer
 
 
 @pytest.mark.parametrize("value", ["true", "TRUE", " false ", True, False])
