@@ -118,11 +118,20 @@ class _World:
         self.rng = rng
         self.split = split
         self.locale = rng.choice(_LOCALES)
-        self.fake = _faker(self.locale)
-        self.fake.seed_instance(rng.getrandbits(32))
+        self._seeded: set[str] = set()
+        self.fake = self.faker(self.locale)
         self.year = (
             rng.randint(1995, 2035) if rng.random() < 0.6 else rng.randint(2060, 2099)
         )  # i2b2 shifts years
+
+    def faker(self, locale: str) -> Faker:
+        """The locale's faker, seeded from this note's seed at its first use in the note: a note
+        is the same whatever was generated before it."""
+        fake = _faker(locale)
+        if locale not in self._seeded:
+            fake.seed_instance(self.rng.getrandbits(32))
+            self._seeded.add(locale)
+        return fake
 
     # -- names ---------------------------------------------------------------------------------
     def _word(self, draw: Callable[[], str]) -> str:
@@ -135,9 +144,9 @@ class _World:
 
     def person(self, locale: str | None = None) -> tuple[str, str, str]:
         fake = (
-            _faker(locale)
+            self.faker(locale)
             if locale
-            else (self.fake if self.rng.random() < 0.7 else _faker(self.rng.choice(_LOCALES)))
+            else (self.fake if self.rng.random() < 0.7 else self.faker(self.rng.choice(_LOCALES)))
         )
         first = self._word(fake.first_name)
         last = self._word(fake.last_name)
@@ -200,20 +209,20 @@ class _World:
 
     # -- places and organisations ----------------------------------------------------------------
     def city(self) -> str:
-        fake = self.fake if self.rng.random() < 0.6 else _faker("en_US")
+        fake = self.fake if self.rng.random() < 0.6 else self.faker("en_US")
         return fake.city()
 
     def street(self) -> str:
-        fake = self.fake if self.rng.random() < 0.5 else _faker("en_US")
+        fake = self.fake if self.rng.random() < 0.5 else self.faker("en_US")
         return fake.street_address()
 
     def zip(self) -> str:
-        return _faker("en_US").zipcode()
+        return self.faker("en_US").zipcode()
 
     def facility(self) -> str:
         """A hospital, clinic or unit name; sometimes bare capitals with no institution word."""
         rng = self.rng
-        fake = _faker("en_US")
+        fake = self.faker("en_US")
 
         def draw() -> str:
             kind = rng.random()
@@ -236,7 +245,7 @@ class _World:
         return f"{base} {rng.choice(_INSTITUTIONS)}"
 
     def company(self) -> str:
-        fake = self.fake if self.rng.random() < 0.5 else _faker("en_US")
+        fake = self.fake if self.rng.random() < 0.5 else self.faker("en_US")
         return fake.company()
 
     # -- dates and numbers ---------------------------------------------------------------------
@@ -813,7 +822,7 @@ def _phi_sentence(b: _Builder, w: _World, patient: tuple[str, str, str], title: 
         w.phone_into(b)
         b.add(". ")
     elif kind == 11:
-        state = _faker("en_US").state_abbr() if rng.random() < 0.6 else _faker("en_US").state()
+        state = w.faker("en_US").state_abbr() if rng.random() < 0.6 else w.faker("en_US").state()
         # States are not identifiers under Safe Harbor: in the text, never in a span.
         b.seq(
             rng.choice(["Address: ", "Lives at ", "Home: "]),

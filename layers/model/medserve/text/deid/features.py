@@ -2,10 +2,12 @@
 ONNX linear model (:mod:`medserve.text.deid.model`).
 
 A token is a run of letters and digits (``5/81`` is two tokens with ``/`` between them). Each token
-gets :data:`SLOTS` feature strings (its word, shape, case, affixes, the characters around it, its
-neighbours, its place in the line, the label the line starts with, lexicon and safe-list hits, and
-a few conjunctions), each hashed with CRC32 (stable across processes, unlike ``hash``) into
-:data:`BUCKETS` rows of the weight matrix. Training (``training/deid_tokens.py``) and serving call
+has *atoms* (its word, shape, case, lexicon class, affixes, the characters around it, its place in
+the line, the label the line starts with), each hashed once per distinct value with CRC32 (stable
+across processes, unlike ``hash``); its features (:data:`TEMPLATES`: atoms of the token and of its
+neighbours, alone and in conjunctions) are those hashes mixed in numpy, modulo :data:`BUCKETS`
+rows of the weight matrix. Python work per token is a few cached look-ups, so a 200,000-character
+note stays in seconds. Training (``training/deid_tokens.py``) and serving call
 the same :func:`featurise`, so the two cannot drift.
 """
 
@@ -26,7 +28,7 @@ from medserve.text.deid.tokens import _CREDENTIAL_SET, _MONTH_WORDS
 __all__ = ["BUCKETS", "MODEL_DIR", "SAFE_WORDS_FILE", "SLOTS", "Token", "featurise", "safe_words", "tokenise"]
 
 BUCKETS = 1 << 17
-SLOTS = 48  # feature strings per token; unused slots point at the zero row BUCKETS
+SLOTS = 48  # features per token (TEMPLATES); unused slots point at the zero row BUCKETS
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 SAFE_WORDS_FILE = "safe_words.txt.gz"
 
@@ -48,6 +50,118 @@ class Token:
 
 def tokenise(text: str) -> list[Token]:
     return [Token(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+
+
+# The features: conjunctions of atoms (p-/n- are the previous/next token's, 2 for two away).
+TEMPLATES: tuple[tuple[str, ...], ...] = (
+    ("w",),
+    ("shape",),
+    ("case",),
+    ("kind",),
+    ("len",),
+    ("p3",),
+    ("s3",),
+    ("s2",),
+    ("pre",),
+    ("post",),
+    ("before",),
+    ("after",),
+    ("pw",),
+    ("nw",),
+    ("p2w",),
+    ("n2w",),
+    ("pk",),
+    ("nk",),
+    ("pc",),
+    ("nc",),
+    ("pos",),
+    ("count",),
+    ("last",),
+    ("caps",),
+    ("label",),
+    ("in_label",),
+    ("case", "kind"),
+    ("case", "pre", "post"),
+    ("kind", "pw"),
+    ("kind", "nw"),
+    ("kind", "label"),
+    ("case", "pos", "count"),
+    ("kind", "pk", "nk"),
+    ("case", "pc", "nc"),
+    ("kind", "caps"),
+    ("pw", "nw"),
+    ("shape", "before", "after"),
+    ("digits", "pre", "post"),
+    ("kind", "last", "pos"),
+    ("label", "pos"),
+    ("pk", "kind", "case"),
+    ("nk", "kind", "case"),
+    # the numbers around a number, with what separates them: "132/76" is no "5/81"
+    ("pnum", "gap", "num"),
+    ("num", "ngap", "nnum"),
+    (),  # bias
+)
+_ATOMS = (
+    "w",
+    "shape",
+    "case",
+    "kind",
+    "len",
+    "p3",
+    "s3",
+    "s2",
+    "pre",
+    "post",
+    "before",
+    "after",
+    "pos",
+    "count",
+    "last",
+    "caps",
+    "label",
+    "in_label",
+    "digits",
+    "num",
+    "gap",
+)
+_FNV = np.uint64(0x100000001B3)
+_ATOM_CACHE: dict[tuple[str, str], int] = {}
+
+
+def _atom(name: str, value: str) -> int:
+    """A stable 64-bit hash of one atom (CRC32 of the value and of the name, cached)."""
+    key = (name, value)
+    found = _ATOM_CACHE.get(key)
+    if found is None:
+        if len(_ATOM_CACHE) > 200_000:  # bounded: a 200,000-character note has fewer tokens
+            _ATOM_CACHE.clear()
+        data = f"{name}={value}".encode()
+        found = _ATOM_CACHE[key] = (zlib.crc32(data) << 32) | zlib.crc32(data[::-1])
+    return found
+
+
+def _shift(values: np.ndarray, by: int, fill: np.uint64) -> np.ndarray:
+    """``values`` moved ``by`` places (positive: each token sees the one before it)."""
+    out = np.full_like(values, fill)
+    if by > 0:
+        out[by:] = values[:-by]
+    else:
+        out[:by] = values[-by:]
+    return out
+
+
+def line_start_of(text: str, tokens: list[Token]) -> list[int]:
+    """Where each token's line starts; one pass over the text (an S3 note may have no line break
+    in 200,000 characters: searching back from every token would be quadratic)."""
+    starts: list[int] = []
+    start, position = 0, 0
+    for t in tokens:
+        newline = text.rfind("\n", position, t.begin)
+        if newline >= 0:
+            start = newline + 1
+        starts.append(start)
+        position = t.begin
+    return starts
 
 
 @lru_cache(maxsize=1)
@@ -129,8 +243,7 @@ def featurise(text: str, tokens: list[Token] | None = None) -> tuple[list[Token]
     line_of: list[int] = []
     line_starts: list[int] = []
     labels: dict[int, tuple[str, int]] = {}
-    for t in tokens:
-        start = text.rfind("\n", 0, t.begin) + 1
+    for start in line_start_of(text, tokens):
         if not line_starts or line_starts[-1] != start:
             line_starts.append(start)
             end = text.find("\n", start)
@@ -151,87 +264,55 @@ def featurise(text: str, tokens: list[Token] | None = None) -> tuple[list[Token]
         letters = [c for c in line if c.isalpha()]
         line_caps.append(bool(letters) and all(c.isupper() for c in letters))
         del k
-    crc = zlib.crc32
-    rows: list[list[int]] = []
+    # Atoms: each token's own properties, hashed once per distinct value (a note repeats them);
+    # the features are conjunctions of atoms of the token and its neighbours, mixed in numpy.
+    atoms: dict[str, list[int]] = {name: [] for name in _ATOMS}
+    add = {name: atoms[name].append for name in _ATOMS}
+    h = _atom
     for i, t in enumerate(tokens):
-        w, lower, case, kind = t.text, lowers[i], cases[i], kinds[i]
+        w, lower = t.text, lowers[i]
         before = text[max(0, t.begin - 2) : t.begin]
         after = text[t.end : t.end + 2]
-        pre = before[-1:] or "^"
-        post = after[:1] or "$"
-        p_low = lowers[i - 1] if i else "<s>"
-        n_low = lowers[i + 1] if i + 1 < n else "</s>"
-        p2_low = lowers[i - 2] if i > 1 else "<s>"
-        n2_low = lowers[i + 2] if i + 2 < n else "</s>"
-        p_kind = kinds[i - 1] if i else "<s>"
-        n_kind = kinds[i + 1] if i + 1 < n else "</s>"
-        p_case = cases[i - 1] if i else "<s>"
-        n_case = cases[i + 1] if i + 1 < n else "</s>"
         line = line_of[i]
-        start = line_starts[line]
-        label, label_end = labels.get(start, ("", -1))
-        in_label = label and t.begin < label_end
-        after_label = label and not in_label
-        position = min(index_in_line[i], 4)
-        count = min(tokens_in_line[line], 8)
+        label, label_end = labels.get(line_starts[line], ("", -1))
+        in_label = bool(label) and t.begin < label_end
+        shown_label = label if label and not in_label else "-"
         last_in_line = i + 1 == n or line_of[i + 1] != line
-        shape = _shape(w) if len(w) < 12 else _shape(w[:6]) + "~"
-        digits = f"d{len(w)}" if w.isdigit() else ""
-        features = [
-            "w=" + lower,
-            "shape=" + shape,
-            "case=" + case,
-            "kind=" + kind,
-            "len=" + str(min(len(w), 10)),
-            "p3=" + lower[:3],
-            "s3=" + lower[-3:],
-            "s2=" + lower[-2:],
-            "pre=" + pre,
-            "post=" + post,
-            "pre2=" + before,
-            "post2=" + after,
-            "pw=" + p_low,
-            "nw=" + n_low,
-            "p2w=" + p2_low,
-            "n2w=" + n2_low,
-            "pk=" + p_kind,
-            "nk=" + n_kind,
-            "pc=" + p_case,
-            "nc=" + n_case,
-            "pos=" + str(position),
-            "count=" + str(count),
-            "last=" + str(last_in_line),
-            "caps_line=" + str(line_caps[line]),
-            "label=" + (label if after_label else "-"),
-            "in_label=" + str(bool(in_label)),
-            "case|kind=" + case + kind,
-            "case|pre|post=" + case + pre + post,
-            "kind|pw=" + kind + "|" + p_low,
-            "kind|nw=" + kind + "|" + n_low,
-            "kind|label=" + kind + "|" + (label if after_label else "-"),
-            "case|pos|count=" + f"{case}|{position}|{count}",
-            "kind|pk|nk=" + f"{kind}|{p_kind}|{n_kind}",
-            "case|pc|nc=" + f"{case}|{p_case}|{n_case}",
-            "kind|caps_line=" + kind + str(line_caps[line]),
-            "pw|nw=" + p_low + "|" + n_low,
-            "shape|pre2|post2=" + shape + before + "|" + after,
-            "digits|pre|post=" + digits + pre + post,
-            "kind|last|pos=" + f"{kind}|{last_in_line}|{position}",
-            "label|pos=" + (label if after_label else "-") + str(position),
-            "pk|kind|case=" + f"{p_kind}|{kind}|{case}",
-            "nk|kind|case=" + f"{n_kind}|{kind}|{case}",
-            # the numbers around a number, with what separates them: "132/76" is no "5/81"
-            "pnum="
-            + _num(tokens[i - 1] if i else None, text[tokens[i - 1].end : t.begin] if i else "")
-            + _num(t, ""),
-            "nnum="
-            + _num(t, "")
-            + _num(
-                tokens[i + 1] if i + 1 < n else None, text[t.end : tokens[i + 1].begin] if i + 1 < n else ""
-            ),
-            "bias",
-        ]
-        rows.append([crc(f.encode()) % BUCKETS for f in features])
-    width = len(rows[0])
-    ids[:, :width] = rows  # one numpy assignment: per-item writes cost more than the hashing
+        add["w"](h("w", lower))
+        add["shape"](h("shape", _shape(w) if len(w) < 12 else _shape(w[:6]) + "~"))
+        add["case"](h("case", cases[i]))
+        add["kind"](h("kind", kinds[i]))
+        add["len"](h("len", str(min(len(w), 10))))
+        add["p3"](h("p3", lower[:3]))
+        add["s3"](h("s3", lower[-3:]))
+        add["s2"](h("s2", lower[-2:]))
+        add["pre"](h("pre", before[-1:] or "^"))
+        add["post"](h("post", after[:1] or "$"))
+        add["before"](h("before", before))
+        add["after"](h("after", after))
+        add["pos"](h("pos", str(min(index_in_line[i], 4))))
+        add["count"](h("count", str(min(tokens_in_line[line], 8))))
+        add["last"](h("last", str(last_in_line)))
+        add["caps"](h("caps", str(line_caps[line])))
+        add["label"](h("label", shown_label))
+        add["in_label"](h("in_label", str(in_label)))
+        add["digits"](h("digits", f"d{len(w)}" if w.isdigit() else ""))
+        add["num"](h("num", _num(t, "")))
+        add["gap"](h("gap", text[tokens[i - 1].end : t.begin][-2:] if i else "^"))
+    a = {name: np.array(values, dtype=np.uint64) for name, values in atoms.items()}
+    start_word, end_word = np.uint64(_atom("w", "<s>")), np.uint64(_atom("w", "</s>"))
+    start_kind, end_kind = np.uint64(_atom("kind", "<s>")), np.uint64(_atom("kind", "</s>"))
+    start_case, end_case = np.uint64(_atom("case", "<s>")), np.uint64(_atom("case", "</s>"))
+    start_num, end_num = np.uint64(_atom("num", "<s>")), np.uint64(_atom("num", "</s>"))
+    a["pw"], a["nw"] = _shift(a["w"], 1, start_word), _shift(a["w"], -1, end_word)
+    a["p2w"], a["n2w"] = _shift(a["w"], 2, start_word), _shift(a["w"], -2, end_word)
+    a["pk"], a["nk"] = _shift(a["kind"], 1, start_kind), _shift(a["kind"], -1, end_kind)
+    a["pc"], a["nc"] = _shift(a["case"], 1, start_case), _shift(a["case"], -1, end_case)
+    a["pnum"], a["nnum"] = _shift(a["num"], 1, start_num), _shift(a["num"], -1, end_num)
+    a["ngap"] = _shift(a["gap"], -1, np.uint64(_atom("gap", "$")))
+    for k, template in enumerate(TEMPLATES):
+        mixed = np.full(n, np.uint64((k + 1) * 0x9E3779B97F4A7C15 % (1 << 64)), dtype=np.uint64)
+        for name in template:
+            mixed = (mixed ^ a[name]) * _FNV  # uint64 arithmetic wraps: a hash, not a number
+        ids[:, k] = (mixed % np.uint64(BUCKETS)).astype(np.int64)
     return tokens, ids

@@ -37,6 +37,7 @@ _JOIN = re.compile(r"[ \t]*[,./'\-]?[ \t]*")
 _STOP = frozenset(lex.COMMON_WORDS) | frozenset(lex.NOT_NAME_WORDS)
 # Below every rule: where a rule fires, its span and type stand; the model adds what it left.
 MODEL_PRIORITY = -100
+GROW_THRESHOLD = 0.1  # P(NAME) that a word beside a NAME hit needs
 
 
 @dataclass
@@ -64,6 +65,21 @@ class TokenModel:
         phi = 1.0 - probabilities[:, 0]
         kinds = probabilities[:, 1:].argmax(axis=1) + 1
         hits = phi >= threshold
+        # Hysteresis: a word joined to a NAME hit needs less evidence ("hope oshodi": the second
+        # word is sure, the first is an English word too). Grown once each way, not chained.
+        name = labels.index("NAME")
+        weak = (probabilities[:, name] >= GROW_THRESHOLD) & ~hits
+        seeds = hits & (kinds == name)
+        for i in np.flatnonzero(weak):
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(tokens) and seeds[j]:
+                    a, b = (j, i) if j < i else (i, j)
+                    if (
+                        _JOIN.fullmatch(text, tokens[a].end, tokens[b].begin)
+                        and "\n" not in text[tokens[a].end : tokens[b].begin]
+                    ):
+                        hits[i] = True
+                        kinds[i] = name
         # A lower-case everyday word ("and", "to") is PHI only inside a run ("Visiting Nurse
         # Association of Greater Lynn"), never at its edge.
         known = safe_words()

@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterator
 
 import medserve.text.deid.lexicon as lex
-from medserve.text.deid.features import Token, safe_words, tokenise
-from medserve.text.deid.names import _AMBIGUOUS_CREDENTIALS
+from medserve.text.deid.features import Token, line_start_of, safe_words, tokenise
+from medserve.text.deid.names import _AMBIGUOUS_CREDENTIALS, _CREDENTIAL_AFTER
 from medserve.text.deid.tokens import _CREDENTIAL_SET, _MONTH_WORDS
 from medserve.text.deid.types import _PRIORITY, _Candidate
 
@@ -41,6 +41,31 @@ _RELATION = re.compile(
     r"(?im)(?:^|(?<=[\s(]))(?:"
     + "|".join(sorted(lex.RELATION_WORDS, key=len, reverse=True))
     + r")s?[ \t]*[:,(]?[ \t]*(?=[^\W_])"
+)
+_NAME_SLASH_INITIALS = re.compile(
+    r"^[ \t]*[^\W\d_][^\W\d_'.\- ]*(?:[ .'\-]+[^\W\d_]+){0,3}[ \t]*/[ \t]*[^\W\d_]{2,4}[ \t]*$"
+)
+_PARTICLES = frozenset(
+    {
+        "van",
+        "von",
+        "de",
+        "der",
+        "den",
+        "del",
+        "della",
+        "da",
+        "di",
+        "du",
+        "la",
+        "le",
+        "ter",
+        "ten",
+        "bin",
+        "al",
+        "el",
+        "st",
+    }
 )
 _JOIN = re.compile(r"[ \t]*[,.'\-]?[ \t]*")
 _SIGNATURE_START = re.compile(r"^[ \t]*(?:--|-|\u2014|\u2013|/s/)")
@@ -64,6 +89,12 @@ def _unknown(token: Token, known: frozenset[str]) -> bool:
     )
 
 
+def _titled(token: Token) -> bool:
+    """Title case: "Ward" after "Ms." is a name, "manager" before "Trish McAllister, RN" is not."""
+    w = token.text
+    return w[:1].isupper() and w[1:].islower()
+
+
 def _is_credential(token: Token) -> bool:
     return token.text in _CREDENTIAL_SET or token.text.lower() in _CREDENTIALS_LOWER
 
@@ -74,8 +105,10 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
     n = len(tokens)
     positions: set[int] = set()
     strong: set[int] = set()  # header "Last, First", before a credential, after a title
+    paired: set[int] = set()  # "Last, First" headers: known words in any case ("WARD, ALISON")
+    slashed: set[int] = set()  # "name/initials" lines: even everyday words ("at", "mg") are initials
 
-    def run_from(i: int, limit: int = 4) -> None:
+    def run_from(i: int, limit: int = 4, into: set[int] | None = None) -> None:
         """Tokens i.. on one line, joined by spaces or , . ' -: a name's words."""
         for k in range(i, min(n, i + limit)):
             if k > i and not _JOIN.fullmatch(text, tokens[k - 1].end, tokens[k].begin):
@@ -88,6 +121,8 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
             if _is_credential(tokens[k]) or text.startswith((":", "#"), tokens[k].end):
                 break  # the next label
             positions.add(k)
+            if into is not None:
+                into.add(k)
 
     # Where a label, a title or a relation word ends (one scan each, not one per token).
     label_ends = {m.end() for m in _LABEL.finditer(text)}
@@ -95,25 +130,26 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
     relation_ends = {m.end() for m in _RELATION.finditer(text)}
     line_start = 0
     lines: dict[int, list[int]] = {}
-    for i, t in enumerate(tokens):
-        line_start = text.rfind("\n", 0, t.begin) + 1
+    for i, (t, line_start) in enumerate(zip(tokens, line_start_of(text, tokens), strict=True)):
         lines.setdefault(line_start, []).append(i)
         before = text[max(line_start, t.begin - 48) : t.begin]  # a label sits just before its name
         labelled = t.begin in label_ends
-        if labelled or t.begin in title_ends or t.begin in relation_ends:
-            run_from(i)
         if t.begin in title_ends:
-            strong.add(i)
+            run_from(i, 3, strong)  # "Ms. Ward", "dr. d. reed": after a title, names
+        elif labelled or t.begin in relation_ends:
+            run_from(i)
         # "Pruitt, Cordell", "HARTLEY,MAUREEN": two words and a comma at the start of a line or label.
         if i + 1 < n and re.fullmatch(r",[ \t]?", text[t.end : tokens[i + 1].begin]):
             if not before.strip() or labelled:
                 positions.update((i, i + 1))
                 strong.update((i, i + 1))
+                paired.update((i, i + 1))
         # "Lucius Varga, M.D.", "kathy tran RN": the words before a credential ("Recommend PT":
         # a credential that is also an everyday abbreviation counts only after a comma).
-        if i + 1 < n and _is_credential(tokens[i + 1]) and _JOIN.fullmatch(text, t.end, tokens[i + 1].begin):
-            comma = "," in text[t.end : tokens[i + 1].begin]
-            if comma or tokens[i + 1].text.upper() not in _AMBIGUOUS_CREDENTIALS:
+        credential = _CREDENTIAL_AFTER.match(text[t.end : t.end + 16])
+        if credential and not _is_credential(t):
+            comma = credential.group().startswith(",")
+            if comma or credential.group().strip() not in _AMBIGUOUS_CREDENTIALS:
                 k = i
                 while k >= 0 and i - k < 3:
                     if k < i:
@@ -135,11 +171,29 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
         )
         if short and signature:
             positions.update(members)
+        if _NAME_SLASH_INITIALS.match(line):  # "ward/zj", "Ramón Soliz/wt": author/typist
+            positions.update(members)
+            slashed.update(members)
     # Where the position alone says "name", a known word is one too ("WARD, ALISON", "Reed, MD"),
     # unless it is an everyday or clinical word of the lexicon.
     flagged = sorted(
-        i for i in positions if _unknown(tokens[i], known) or (i in strong and _unknown(tokens[i], _STOP))
+        i
+        for i in positions
+        if _unknown(tokens[i], known)
+        or (i in paired and _unknown(tokens[i], _STOP))
+        or (i in strong and _titled(tokens[i]) and _unknown(tokens[i], _STOP))
+        or (i in slashed and _unknown(tokens[i], frozenset()))
     )
+    # Particles before a flagged surname: "van Luyssel", "VAN LEEUWEN", "de la Cruz".
+    for i in sorted(flagged, reverse=True):
+        k = i - 1
+        while (
+            k >= 0
+            and tokens[k].text.lower() in _PARTICLES
+            and _JOIN.fullmatch(text, tokens[k].end, tokens[k + 1].begin)
+        ):
+            flagged.append(k)
+            k -= 1
     flagged_set = set(flagged)
     # A lone initial beside a flagged word is part of the name: "Cordell J", "d. pellegrino".
     for i in list(positions):
