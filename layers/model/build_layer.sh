@@ -152,6 +152,65 @@ rm -f onnxruntime/capi/libonnxruntime.so.*
 find . -depth -type d -empty -not -path './medserve*' -delete  # e.g. *-stubs left without .pyi
 # Never strip numpy.libs/ (bundled OpenBLAS): stripping it breaks numpy.
 
+# Pillow: medserve decodes PNG and JPEG (decode.py opens with formats=["PNG"|"JPEG"]) and, through
+# pydicom, JPEG baseline and JPEG 2000: _imaging.so with libjpeg, OpenJPEG, libtiff (+zstd, lzma)
+# and libxcb (+Xau), all NEEDED by _imaging.so itself. No code path loads AVIF or WebP (~5.9 MB with
+# their libraries), fonts (_imagingft + FreeType/HarfBuzz/libpng/Brotli), colour management
+# (_imagingcms + lcms2), Tk, ImageMath or ImageMorph; their plugins answer "not supported" when
+# the module is absent. Checked against readelf before deleting: none of the kept modules needs
+# the deleted libraries (tests/integration/test_layer_build.py decodes PNG, JPEG and a JPEG 2000
+# DICOM from the built layer).
+rm -f PIL/_avif.*.so PIL/_webp.*.so PIL/_imagingft.*.so PIL/_imagingcms.*.so PIL/_imagingtk.*.so \
+  PIL/_imagingmath.*.so PIL/_imagingmorph.*.so
+rm -f pillow.libs/libavif-*.so* pillow.libs/libwebp*.so* pillow.libs/libsharpyuv-*.so* \
+  pillow.libs/libfreetype-*.so* pillow.libs/libharfbuzz-*.so* pillow.libs/libpng16-*.so* \
+  pillow.libs/libbrotli*.so* pillow.libs/liblcms2-*.so*
+if command -v readelf >/dev/null 2>&1; then
+  for lib in $(readelf -d PIL/_imaging.*.so pillow.libs/*.so* | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | sort -u); do
+    case "$lib" in lib[cmz].so.*|libpthread.so.*|libdl.so.*|libstdc++.so.*|libgcc_s.so.*) continue ;; esac
+    [[ -e "pillow.libs/$lib" ]] || die "Pillow needs $lib, which the trim deleted (update build_layer.sh)"
+  done
+fi
+# numpy's test-only extension modules (imported by numpy's own test suite only) and numpy.testing
+# (imported by nothing at run time: numpy loads it lazily on `np.testing`).
+rm -f numpy/_core/_multiarray_tests.*.so numpy/_core/_umath_tests.*.so numpy/_core/_simd.*.so \
+  numpy/_core/_rational_tests.*.so numpy/_core/_struct_ufunc_tests.*.so numpy/_core/_operand_flag_tests.*.so
+rm -rf numpy/testing numpy/_pyinstaller numpy/typing/tests numpy/doc
+# protobuf (google/): onnxruntime declares it for its model tools (deleted above); inference and
+# nothing in medserve imports it (the layer test checks `google` is never imported).
+rm -rf google protobuf-*.dist-info
+# pydicom.sr: structured-report code dictionaries (3.2 MB of generated tables); `import pydicom`,
+# its pixel decoders and medserve's DICOM reading and de-identification never import it.
+rm -rf pydicom/sr
+# numpy.polynomial (the Polynomial classes): loaded lazily on `np.polynomial`, which nothing in the
+# layer uses (np.polyfit & co live in numpy/lib). numpy.ma must stay: np.median calls np.ma.
+rm -rf numpy/polynomial
+# powertools utilities that nothing in medserve, and nothing powertools loads for medserve,
+# imports (checked with grep over the layer: no references from outside each directory but
+# parameters <- feature_flags and parser <- batch, both deleted too). Kept: typing, data_classes,
+# idempotency (+ its jmespath_utils, serialization), validation (event_handler's middleware).
+for utility in auth_alpha circuit_breaker feature_flags kafka data_masking _data_masking streaming \
+  parameters batch parser; do
+  rm -rf "aws_lambda_powertools/utilities/$utility"
+done
+# powertools' bundled Swagger UI assets (1.7 MB): served only by enable_swagger(), which medserve
+# does not call (the API document is /v1/openapi.json). The Python modules stay.
+rm -f aws_lambda_powertools/event_handler/openapi/swagger_ui/*.js aws_lambda_powertools/event_handler/openapi/swagger_ui/*.css
+# pydantic.v1 (the v1 compatibility package, 0.5 MB): imported only for v1 models and v1-style
+# `__get_validators__` types, of which the layer has none (grep: no definition outside pydantic).
+rm -rf pydantic/v1
+# onnxruntime's ONNX-backend shim (imports onnx, which the layer does not carry: unusable) and
+# its sample models; tokenizers' notebook visualiser (HTML/CSS).
+rm -rf onnxruntime/backend onnxruntime/datasets tokenizers/tools
+# Symbol tables of extension modules (debug and linker symbols; the dynamic symbol table that
+# loading needs stays: --strip-unneeded). Never numpy.libs/ (OpenBLAS; stripping it breaks numpy).
+if command -v strip >/dev/null 2>&1; then
+  find . -path ./numpy.libs -prune -o -type f \( -name '*.so' -o -name '*.so.*' \) -print0 \
+    | xargs -0 strip --strip-unneeded
+else
+  log "strip not found (binutils): extension modules keep their symbol tables (layer ~13 MB larger)"
+fi
+
 # Provided by the python3.13 Lambda runtime (pulled in here by aws-xray-sdk / powertools).
 rm -rf boto3 boto3-*.dist-info botocore botocore-*.dist-info s3transfer s3transfer-*.dist-info \
   jmespath jmespath-*.dist-info urllib3 urllib3-*.dist-info dateutil python_dateutil-*.dist-info \
