@@ -60,6 +60,7 @@ from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
 from medserve.interop.subjects import publish_subject, refuse_null
 from medserve.monitoring.capture import capture_outputs
 from medserve.observability import Stopwatch, record_prediction, tracer
+from medserve.security.audit import MODEL_HEADER
 from medserve.services import get_services
 from medserve.wire import check_unicode, flag_from
 
@@ -236,7 +237,9 @@ def imaging_predict(
     prediction = body["predictions"][0]
     if answer_as == DICOM:
         report = sr.dicom_sr(data, card, body["model"], prediction)
-        return Response(200, DICOM, report)
+        ref = body["model"]
+        named = {MODEL_HEADER: f"{ref['name']} {ref['version']} {ref.get('sha256', '')}".strip()}
+        return Response(200, DICOM, report, headers=named)
     study = sr.input_uids(sr.read_header(data)) if body["input"]["format"] == "dicom" else None
     builder = fhir.BundleBuilder(request_id(router), card, body["model"])
     explanation = body["explanations"][0] if body["explanations"] else None

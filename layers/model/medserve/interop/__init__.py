@@ -8,6 +8,8 @@
   OperationOutcome.
 * ``sr``: a DICOM Comprehensive SR (TID 1500-style) for an imaging prediction of a DICOM input,
   in the input's study (pydicom only).
+* ``subjects``: the ``subject`` a caller names (reference or identifier) for FHIR answers.
+* ``batch``: FHIR NDJSON beside an S3 batch result (object metadata ``format: fhir``).
 * ``multipart``: ``multipart/related`` bodies split and joined byte for byte (DICOMweb STOW-RS
   style: several DICOM files of one de-identification batch).
 """

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_RECORDS_WITH_INPUTS",
     "BundleBuilder",
     "Subject",
+    "audit_view",
     "imaging_bundle",
     "information_outcome",
     "ndjson",
@@ -508,8 +509,9 @@ def imaging_bundle(
     }
     if subject is not None:
         obs["subject"] = subject.as_reference()
+    # No effective[x]: when the image was taken or the note written is the input's (its header or
+    # the EHR's), not ours; ``issued`` is when this result was made.
     obs |= {
-        "effectiveDateTime": builder.now,
         "issued": builder.now,
         "device": builder.device_reference(),
         "valueCodeableConcept": {"text": label},
@@ -535,7 +537,7 @@ def imaging_bundle(
     }
     if subject is not None:
         report["subject"] = subject.as_reference()
-    report |= {"effectiveDateTime": builder.now, "issued": builder.now}
+    report["issued"] = builder.now
     if study_ref is not None:
         report["imagingStudy"] = [study_ref]
     report |= {"result": [{"reference": obs_url}], "conclusion": conclusion}
@@ -580,8 +582,9 @@ def text_bundle(
     }
     if subject is not None:
         obs["subject"] = subject.as_reference()
+    # No effective[x]: when the image was taken or the note written is the input's (its header or
+    # the EHR's), not ours; ``issued`` is when this result was made.
     obs |= {
-        "effectiveDateTime": builder.now,
         "issued": builder.now,
         "device": builder.device_reference(),
         "valueCodeableConcept": {"text": label},
@@ -623,6 +626,37 @@ def operation_outcome(request_id: str, error: MedserveError | None = None, **fie
             issue["expression"] = [str(detail["field"])]
         issues.append(issue)
     return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def audit_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit trail reads from a FHIR answer, in the shape of the JSON envelope: the model
+    (from the Bundle's Device) or the error code (from the OperationOutcome this module wrote)."""
+    if document.get("resourceType") == "Bundle":
+        for entry in document.get("entry") or []:
+            device = entry.get("resource") or {}
+            if device.get("resourceType") != "Device":
+                continue
+            sha = next(
+                (
+                    str(i.get("value")).removeprefix("nih:sha-256;")
+                    for i in device.get("identifier") or []
+                    if str(i.get("value", "")).startswith("nih:sha-256;")
+                ),
+                None,
+            )
+            return {
+                "model": {
+                    "name": (device.get("deviceName") or [{}])[0].get("name"),
+                    "version": (device.get("version") or [{}])[0].get("value"),
+                    "sha256": sha,
+                }
+            }
+    if document.get("resourceType") == "OperationOutcome":
+        first = (document.get("issue") or [{}])[0]
+        if first.get("severity") in ("error", "fatal"):
+            # operation_outcome writes "<CODE> (HTTP <status>); request id <id>".
+            return {"error": {"code": str(first.get("diagnostics", "")).split(" ", 1)[0] or "INTERNAL"}}
+    return {}
 
 
 def information_outcome(text: str) -> dict[str, Any]:

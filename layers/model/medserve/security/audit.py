@@ -30,6 +30,7 @@ from medserve.aws.errors import boto_errors
 from medserve.aws.s3 import encryption_args
 from medserve.config import settings
 from medserve.errors import UpstreamError
+from medserve.interop import fhir
 from medserve.observability import MetricUnit, logger, metrics
 
 __all__ = ["AuditLog", "AuditRecord", "http_record", "input_digest"]
@@ -61,6 +62,10 @@ def input_digest(data: bytes | None) -> tuple[str | None, int]:
     if not data:
         return None, 0
     return hashlib.sha256(data).hexdigest(), len(data)
+
+
+# On answers that are not JSON (a DICOM SR): "<name> <version> <sha256>" of the model that ran.
+MODEL_HEADER = "X-Medserve-Model"
 
 
 def model_ref(value: Any) -> dict[str, str] | None:
@@ -114,6 +119,10 @@ def http_record(
     """The record of one HTTP API request (payload 2.0 ``event``) and the ``response`` it got."""
     status = int(response.get("statusCode", 0))
     document = _json_body(response)
+    if document.get("resourceType"):  # a FHIR answer: read as the envelope it stands for
+        document = fhir.audit_view(document)
+    elif not document:  # a binary answer (a DICOM SR) names its model in a header
+        document = {"model": _header_model(response)}
     error = document.get("error") if isinstance(document.get("error"), Mapping) else None
     sha, size = input_digest(_event_body(event))
     return AuditRecord(
@@ -140,6 +149,12 @@ def _event_body(event: Mapping[str, Any]) -> bytes | None:
         except (binascii.Error, ValueError):
             pass  # hashed as sent: still identifies the input
     return body.encode("utf-8", "surrogatepass")
+
+
+def _header_model(response: Mapping[str, Any]) -> dict[str, str] | None:
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    parts = str(headers.get(MODEL_HEADER.lower(), "")).split()
+    return dict(zip(("name", "version", "sha256"), parts, strict=False)) if parts else None
 
 
 def _json_body(response: Mapping[str, Any]) -> dict[str, Any]:
