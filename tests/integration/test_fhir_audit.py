@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.helpers import http_event
-from tests.imaging_samples import pydicom_file
+from tests.imaging_samples import as_chest_cr
 
 AUDIT = "medserve-test-audit"
 FHIR = {"accept": "application/fhir+json"}
@@ -39,7 +39,7 @@ def test_a_dicom_sr_answer_names_its_model(aws, audit_bucket, imaging_app, imagi
     event = http_event(
         "POST",
         "/v1/imaging/predict",
-        pydicom_file("CT_small.dcm"),
+        as_chest_cr("CT_small.dcm"),
         headers={"content-type": "application/dicom", "accept": "application/dicom"},
         binary=True,
     )

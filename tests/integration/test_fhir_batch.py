@@ -6,7 +6,7 @@ import pytest
 from medserve.serving.registry import S3ModelStore
 
 from tests.helpers import REPO, s3_event
-from tests.imaging_samples import pydicom_file
+from tests.imaging_samples import as_chest_cr
 from tests.integration.conftest import MODELS, UPLOADS
 from tests.unit.interop.fhir_check import labelled, validate
 
@@ -87,7 +87,7 @@ def test_bad_subject_row_is_reported_in_place(aws, services, tabular_app, lambda
 
 
 def test_imaging_dicom_as_ndjson(aws, services, imaging_app, imaging_context):
-    data = pydicom_file("CT_small.dcm")
+    data = as_chest_cr("CT_small.dcm")
     imaging_app.lambda_handler(upload(aws, "uploads/imaging/ct.dcm", data, format="fhir"), imaging_context)
     lines = resources(read(aws, "results/imaging/ct.dcm.ndjson"))
     kinds = sorted(r["resourceType"] for r in lines)

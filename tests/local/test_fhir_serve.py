@@ -11,7 +11,7 @@ import pytest
 from devtools.local.server import LocalApi
 from devtools.local.template import Template
 from tests.helpers import REPO, bearer
-from tests.imaging_samples import pydicom_file
+from tests.imaging_samples import as_chest_cr
 from tests.unit.interop.fhir_check import FHIR_TYPE, check_bundle, validate
 
 
@@ -34,7 +34,7 @@ def send(api, path, body, headers):
 
 
 def test_dicom_sr_and_fhir_over_http(api):
-    data = pydicom_file("CT_small.dcm")
+    data = as_chest_cr("CT_small.dcm")
     source = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     status, content_type, raw = send(
         api, "/v1/imaging/predict", data, {"content-type": "application/dicom", "accept": "application/dicom"}

@@ -9,7 +9,7 @@ import pytest
 
 from tests import helpers
 from tests.helpers import http_event
-from tests.imaging_samples import as_chest_cr, encode, phantom_grey
+from tests.imaging_samples import as_chest_cr, encode, phantom_grey, pydicom_file
 from tests.unit.interop.fhir_check import FHIR_TYPE, check_bundle, validate
 
 PREDICT = "/v1/imaging/predict"
@@ -190,3 +190,22 @@ def test_plain_json_unchanged(imaging_app, ctx):
     assert (status, content_type) == (200, "application/json")
     body = json.loads(raw)
     assert body["predictions"][0]["label"] in {"nodule", "no_nodule"} and "resourceType" not in body
+
+
+def test_out_of_scope_input_is_a_business_rule_outcome(imaging_app, ctx):
+    # A CT slice is outside the chest radiograph model's intended use (issue 13's gate).
+    ct = pydicom_file("CT_small.dcm")
+    status, content_type, raw = _answer(
+        imaging_app, _raw(ct, "application/dicom", "application/fhir+json"), ctx
+    )
+    assert (status, content_type) == (422, FHIR_TYPE)
+    outcome = json.loads(raw)
+    validate(outcome)
+    assert (
+        outcome["issue"][0]["code"] == "business-rule"
+        and "OUT_OF_SCOPE" in outcome["issue"][0]["diagnostics"]
+    )
+    # No SR is written for it either: the caller who asked only for DICOM gets the JSON envelope.
+    status, content_type, raw = _answer(imaging_app, _raw(ct, "application/dicom", "application/dicom"), ctx)
+    assert (status, content_type) == (422, "application/json")
+    assert json.loads(raw)["error"]["code"] == "OUT_OF_SCOPE"
