@@ -1,6 +1,8 @@
 """Accept / _format parsing: q-values, specificity, ties, malformed ranges, 406."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from medserve.errors import NotAcceptable
 from medserve.interop.negotiation import (
     DICOM,
@@ -92,3 +94,41 @@ def test_include_inputs():
     assert include_inputs({"_include": "inputs"})
     assert include_inputs({"_include": "RiskAssessment:basis"})
     assert not include_inputs({}) and not include_inputs({"_include": "Patient"})
+
+
+_PIECES = st.sampled_from(
+    [
+        "application/fhir+json",
+        "application/json",
+        "*/*",
+        "application/*",
+        "text/xml",
+        "application/dicom",
+        ";q=0",
+        ";q=0.5",
+        ";q=1",
+        ";q=1.5",
+        ";q=x",
+        "; fhirVersion=4.0",
+        '; x="a,b"',
+        ",",
+        ", ",
+        ";",
+        "=",
+        '"',
+        " ",
+        "\\",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_any_accept_value_gives_an_offer_or_none(accept):
+    chosen = choose(accept, (JSON, FHIR_JSON, DICOM))
+    assert chosen in (JSON, FHIR_JSON, DICOM, None)
+    # A refused type is never chosen: q=0 on exactly that type (and nothing more specific) wins.
+    if chosen is not None:
+        assert any(
+            r.specificity(chosen) is not None and r.q > 0 for r in parse_accept(accept)
+        ) or not parse_accept(accept)
