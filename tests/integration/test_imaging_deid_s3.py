@@ -12,7 +12,15 @@ import requests
 from pydicom import dcmread
 
 from tests.helpers import call, http_event, s3_event, s3_json
-from tests.imaging_samples import NESTED_NAME, PLANTED, PRIVATE_NAME, dicom_bytes, plant, pydicom_file
+from tests.imaging_samples import (
+    NESTED_NAME,
+    PLANTED,
+    PRIVATE_NAME,
+    as_chest_cr,
+    dicom_bytes,
+    plant,
+    pydicom_file,
+)
 from tests.integration.conftest import DATA_KEY, UPLOADS
 
 AUDIT = "medserve-test-audit"
@@ -112,7 +120,7 @@ def test_unusable_uploads_get_an_error_document(
 def test_imaging_uploads_are_still_predicted(aws, deid_stack, imaging_app, imaging_context):
     # The two prefixes share the function: an uploads/imaging/ object is predicted, not de-identified.
     _, outcome = put_and_trigger(
-        aws, imaging_app, imaging_context, "uploads/imaging/ct.dcm", pydicom_file("CT_small.dcm")
+        aws, imaging_app, imaging_context, "uploads/imaging/ct.dcm", as_chest_cr("CT_small.dcm")
     )
     assert outcome["outcomes"][0]["result_key"] == "results/imaging/ct.dcm.json"
     assert s3_json(aws["s3"], UPLOADS, "results/imaging/ct.dcm.json")["predictions"]
