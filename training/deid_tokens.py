@@ -202,6 +202,8 @@ def main() -> None:
     safe = build_safe_words(args.min_frequency)
     safe_bytes = gzip.compress(("\n".join(safe) + "\n").encode(), mtime=0)
     (args.out / F.SAFE_WORDS_FILE).write_bytes(safe_bytes)
+    # The features read the safe list of the model being built (--out may be another directory).
+    F.MODEL_DIR = args.out
     F.safe_words.cache_clear()
 
     train = list(deid_notes.notes("train", args.train))
