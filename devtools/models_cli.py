@@ -29,6 +29,8 @@ BUILDERS = {
 # embedded one by `medserve serve`), built into models/<name>/.
 REGISTRY_BUILDERS = {
     "note-specialty": "training/text_specialty.py",
+    # After its members: it runs them (and pins their sha256), note-specialty included.
+    "multimodal-fusion-demo": "training/multimodal_fusion.py",
 }
 REGISTRY_MODELS_DIR = REPO_ROOT / "models"
 

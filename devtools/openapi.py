@@ -26,10 +26,10 @@ def build_document() -> dict[str, Any]:
     """Every router of every function in one resolver (in a process that serves nothing)."""
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
     from medserve import __version__
-    from medserve.api import common, imaging, jobs, monitoring, recommend, tabular, text
+    from medserve.api import common, imaging, jobs, monitoring, multimodal, recommend, tabular, text
 
     app = APIGatewayHttpResolver(enable_validation=True)
-    for module in (common, tabular, imaging, jobs, text, monitoring, recommend):
+    for module in (common, tabular, imaging, jobs, text, monitoring, recommend, multimodal):
         app.include_router(module.router)
     schema = app.get_openapi_json_schema(title=TITLE, version=__version__, description=DESCRIPTION)
     return with_security(json.loads(schema))

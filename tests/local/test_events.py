@@ -63,7 +63,10 @@ def test_event_through_the_template(stack, name):
         written = json.loads(s3.get_object(Bucket=bucket, Key=spec["result_key"])["Body"].read())
         if spec["function"] == "TabularFunction":  # a file of rows
             assert written["summary"]["rows"] > 0
-        elif spec["function"] == "RecommendFunction":  # a file of patients: one result per line
+        elif spec["function"] in (
+            "RecommendFunction",
+            "MultimodalFunction",
+        ):  # a file of patients: one result per line
             assert written["summary"]["rows"] == len(written["results"]) > 0
             assert written["summary"]["succeeded"] > 0
         elif spec["function"] == "TextFunction":  # one note: its identifiers and the redacted text

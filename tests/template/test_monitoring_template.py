@@ -70,7 +70,13 @@ def test_prediction_functions_may_only_put_capture(resources):
     for name, st in _statements(resources):
         if references(st.get("Resource"), "MonitoringBucket"):
             writers.setdefault(name, []).append(st)
-    predictors = {"TabularFunction", "ImagingFunction", "TextFunction", "RecommendFunction"}
+    predictors = {
+        "TabularFunction",
+        "ImagingFunction",
+        "TextFunction",
+        "RecommendFunction",
+        "MultimodalFunction",
+    }
     assert set(writers) == predictors | {"MonitorFunction"}
     for name in predictors:
         (st,) = writers[name]

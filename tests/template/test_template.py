@@ -601,6 +601,63 @@ def test_recommend_outputs(template):
 
 
 # ---------------------------------------------------------------------------------------------------
+# MultimodalFunction: route, trigger, failure path, permissions
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_multimodal_function_code_and_route(resources):
+    props = resources["MultimodalFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/multimodal/"
+    assert props["Handler"] == "app.lambda_handler"
+    assert props["Layers"] == [{"Ref": "ModelLayer"}]
+    variables = props["Environment"]["Variables"]
+    assert variables["MEDSERVE_DEFAULT_MULTIMODAL_MODEL"] == "multimodal-fusion-demo"
+    assert (ROOT / "functions" / "multimodal" / "app.py").is_file()
+    http = [e["Properties"] for e in props["Events"].values() if e["Type"] == "HttpApi"]
+    assert [(e["Method"], e["Path"], e["Auth"]) for e in http] == [
+        ("POST", "/v1/multimodal/predict", {"AuthorizationScopes": ["medserve/multimodal"]})
+    ]
+
+
+def test_multimodal_s3_trigger_and_failure_path(resources):
+    props = resources["MultimodalFunction"]["Properties"]
+    (event,) = [e["Properties"] for e in props["Events"].values() if e["Type"] == "S3"]
+    assert event["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/multimodal/"}]
+    assert props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["MultimodalDeadLetterQueue", "Arn"]},
+    }
+    dlq = resources["MultimodalDeadLetterQueue"]["Properties"]
+    assert dlq["KmsMasterKeyId"] in DATA_KEY_REFS
+    group = resources["MultimodalFunctionLogGroup"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${MultimodalFunction}"}
+    assert group["KmsKeyId"] in DATA_KEY_REFS
+    assert resources["MultimodalErrorsAlarm"]["Properties"]["Dimensions"][0]["Value"] == {
+        "Ref": "MultimodalFunction"
+    }
+
+
+def test_multimodal_least_privilege(resources, template):
+    statements = {st["Sid"]: st for name, st in _statements(resources) if name == "MultimodalFunction"}
+    assert set(statements) == {
+        "ReadMultimodalUploads",
+        "ReadImagingUploads",
+        "WriteMultimodalResults",
+        "ReadModels",
+        "ListModels",
+        "IdempotencyRecords",
+        "WriteAuditRecords",
+        "WriteMonitoringCapture",
+        "UseDataKeyThroughServices",
+    }
+    # images named by image_s3_uri are read, never written
+    assert set(as_list(statements["ReadImagingUploads"]["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert statements["ReadImagingUploads"]["Resource"]["Fn::Sub"][0].endswith("/uploads/imaging/*")
+    assert statements["WriteMultimodalResults"]["Resource"]["Fn::Sub"][0].endswith("/results/multimodal/*")
+    assert {"MultimodalFunctionName", "MultimodalDeadLetterQueueUrl"} <= set(template["Outputs"])
+
+
+# ---------------------------------------------------------------------------------------------------
 # API, alarms, outputs
 # ---------------------------------------------------------------------------------------------------
 
@@ -865,6 +922,7 @@ _ALL_SCOPES = {
     "medserve/imaging",
     "medserve/text",
     "medserve/recommend",
+    "medserve/multimodal",
     "medserve/admin",
 }
 # A token needs ANY ONE of a route's scopes. GET /v1/health is the one open route.
@@ -881,6 +939,7 @@ ROUTE_SCOPES: dict[str, set[str]] = {
     "POST /v1/text/deidentify": {"medserve/text"},
     "POST /v1/monitoring/ground-truth": {"medserve/admin"},
     "POST /v1/recommend/treatment": {"medserve/recommend"},
+    "POST /v1/multimodal/predict": {"medserve/multimodal"},
 }
 OPEN_ROUTES = {"GET /v1/health"}
 
@@ -963,7 +1022,14 @@ def test_cognito_issuer(template, resources):
 
     server = resources["UserPoolResourceServer"]["Properties"]
     assert server["Identifier"] == "medserve"
-    assert {s["ScopeName"] for s in server["Scopes"]} == {"tabular", "imaging", "text", "recommend", "admin"}
+    assert {s["ScopeName"] for s in server["Scopes"]} == {
+        "tabular",
+        "imaging",
+        "text",
+        "recommend",
+        "multimodal",
+        "admin",
+    }
     full = {f"{server['Identifier']}/{s['ScopeName']}" for s in server["Scopes"]}
     assert full == _ALL_SCOPES
 
@@ -1067,6 +1133,7 @@ def test_functions_may_only_put_audit_records(resources):
         "GatewayAuditFunction",
         "MonitorFunction",
         "RecommendFunction",
+        "MultimodalFunction",
     }
     for name, statements in writers.items():
         (st,) = statements

@@ -18,6 +18,7 @@ ROUTES = {
     "/v1/text/deidentify",
     "/v1/monitoring/ground-truth",
     "/v1/recommend/treatment",
+    "/v1/multimodal/predict",
 }
 
 

@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 TABULAR, IMAGING, TEXT, ADMIN = "medserve/tabular", "medserve/imaging", "medserve/text", "medserve/admin"
-RECOMMEND = "medserve/recommend"
-ALL_SCOPES: tuple[str, ...] = (TABULAR, IMAGING, TEXT, RECOMMEND, ADMIN)
+RECOMMEND, MULTIMODAL = "medserve/recommend", "medserve/multimodal"
+ALL_SCOPES: tuple[str, ...] = (TABULAR, IMAGING, TEXT, RECOMMEND, MULTIMODAL, ADMIN)
 
 OPEN_ROUTES = frozenset({"GET /v1/health"})  # liveness probes carry no token
 # A token needs ANY ONE of a route's scopes (API Gateway's rule for AuthorizationScopes).
@@ -56,6 +56,7 @@ ROUTE_SCOPES: dict[str, frozenset[str]] = {
     # something a prediction client may write (it could poison the report of others' predictions).
     "POST /v1/monitoring/ground-truth": frozenset({ADMIN}),
     "POST /v1/recommend/treatment": frozenset({RECOMMEND}),
+    "POST /v1/multimodal/predict": frozenset({MULTIMODAL}),
 }
 
 

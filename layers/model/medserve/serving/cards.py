@@ -18,7 +18,7 @@ from medserve.errors import InvalidModelCard
 CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
 
-Modality = Literal["tabular", "imaging", "text", "recommend"]
+Modality = Literal["tabular", "imaging", "text", "recommend", "multimodal"]
 Placement = Literal["lambda", "sagemaker-realtime", "sagemaker-async"]
 
 
@@ -351,6 +351,26 @@ class Transparency(_Card):
     known_risks: list[str] = Field(min_length=1)
 
 
+class FusionMember(_Card):
+    """One model a fusion head reads: pinned by name, version and sha256 (a change = a new fusion)."""
+
+    modality: Literal["tabular", "imaging", "text"]
+    name: str
+    version: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    target_label: str = Field(description="the member label whose log-odds the head reads")
+
+
+class MultimodalSpec(_Card):
+    """A late-fusion head: input ``[z_1..z_k, missing_1..missing_k]`` in member order, where z is a
+    member's log-odds (0 when missing) and missing is 1 when the modality was not given."""
+
+    members: list[FusionMember] = Field(min_length=1, max_length=3)
+    max_request_bytes: int = Field(default=6 * 1024 * 1024 - 64 * 1024, ge=1024)
+    time_budget_seconds: float = Field(default=20.0, gt=0)
+    example: dict = Field(default_factory=dict, description="a request body the API accepts")
+
+
 class ModelCard(_Card):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$")
@@ -370,6 +390,7 @@ class ModelCard(_Card):
     preprocessing: dict = Field(default_factory=dict)
     explanation: ExplanationSpec | None = None
     recommend: RecommendSpec | None = Field(default=None, description="recommenders: items, conflicts, k")
+    multimodal: MultimodalSpec | None = Field(default=None, description="fusion heads: members and limits")
     metrics: dict = Field(default_factory=dict)
     training_data: dict = Field(default_factory=dict)
     transparency: Transparency | None = Field(
@@ -408,6 +429,12 @@ class ModelCard(_Card):
                 raise ValueError("recommend.factors_file must be one of extra_artifacts (sha256-checked)")
             if list(self.outputs.labels) != spec.item_ids():
                 raise ValueError("a recommender's outputs.labels are its item ids, in card order")
+        return self
+
+    @model_validator(mode="after")
+    def _fusion_needs_members(self) -> ModelCard:
+        if self.modality == "multimodal" and self.multimodal is None:
+            raise ValueError("a multimodal card names its member models (multimodal.members)")
         return self
 
     @model_validator(mode="after")
