@@ -486,10 +486,13 @@ def _card(out: Path, labels, descriptions, metrics, encoder_info, versions, n_no
             "head_input": "embedding",
         },
         "explanation": {
-            "method": "leave-one-word-out",
+            "method": "hierarchical-occlusion",
             "space": "log-odds",
-            "baseline": "the same note without the word (or group of neighbouring words)",
+            "baseline": "sentences: the empty note; words: their sentence without the word; "
+            "deletion check: the note without its supporting sentences",
             "max_evaluations": EXPLAIN_BUDGET,
+            # encoder tokens evaluated per explanation, as a multiple of the note's (issue 17)
+            "token_budget_ratio": 4.0,
         },
         "metrics": metrics,
         "training_data": {

@@ -1,4 +1,4 @@
-"""The note-specialty model (medserve.text.classifier): card, prediction, leave-one-word-out explanations,
+"""The note-specialty model (medserve.text.classifier): card, prediction, hierarchical-occlusion explanations,
 long notes, and a reproducible head (training/text_specialty.py)."""
 
 import json
@@ -60,7 +60,7 @@ def test_card_describes_the_model_and_every_file_matches_its_sha256():
         card.encoder["license"] == "Apache-2.0" and card.encoder["fidelity"]["int8_vs_fp32_min_cosine"] > 0.97
     )
     assert "not a diagnosis" in card.intended_use.lower() or "not a diagnosis" in " ".join(card.limitations)
-    assert card.explanation.max_evaluations == 64
+    assert card.explanation.max_evaluations == 64 and card.explanation.token_budget_ratio == 4.0
 
 
 def test_prediction_is_a_specialty_with_probabilities_summing_to_one(model):
@@ -92,31 +92,93 @@ def test_clear_notes_go_to_their_specialty(model, note, label):
     assert model.predict(note)[0]["label"] == label
 
 
-def test_explanations_attribute_words_with_a_bounded_number_of_encoder_calls(model):
+def _log_odds(model, texts, label):
+    top = model.labels.index(label)
+    embeddings = np.concatenate([model.encoder.embed_documents([t]) for t in texts])
+    p = model.probabilities(embeddings)[:, top]
+    return np.log(p) - np.log1p(-p)
+
+
+def test_explanations_attribute_sentences_then_words_within_the_budget(model):
     prediction, explanation, _ = model.predict(HEART, explain=True)
-    assert explanation["method"] == "leave-one-word-out" and explanation["label"] == prediction["label"]
-    assert explanation["unit"] == "word"
+    assert explanation["method"] == "hierarchical-occlusion" and explanation["label"] == prediction["label"]
+    assert explanation["unit"] == "sentence+word"
     assert 0 < explanation["evaluations"] <= explanation["max_evaluations"] == 64
-    assert len(explanation["attributions"]) == explanation["evaluations"]
+    budget = explanation["budget"]
+    assert (
+        budget["token_budget_ratio"] == 4.0
+        and 0 < budget["evaluated_tokens"] <= budget["max_evaluated_tokens"]
+    )
+    levels = [a["level"] for a in explanation["attributions"]]
+    assert levels.count("sentence") == explanation["sentences"] >= 2
+    assert levels.count("word") + levels.count("phrase") == explanation["words"] > 0
     for a in explanation["attributions"]:
         assert HEART[a["begin"] : a["end"]] == a["text"]  # offsets into the note
         assert a["direction"] == ("supports" if a["weight"] > 0 else "opposes")
-    weights = [abs(a["weight"]) for a in explanation["attributions"]]
-    assert weights == sorted(weights, reverse=True)
-    top = {a["text"].lower() for a in explanation["attributions"][:8] if a["weight"] > 0}
+    for levels_of in ({"sentence"}, {"word", "phrase"}):
+        weights = [abs(a["weight"]) for a in explanation["attributions"] if a["level"] in levels_of]
+        assert weights == sorted(weights, reverse=True)
+    top = {
+        word.lower()
+        for a in explanation["attributions"]
+        if a["level"] in {"word", "phrase"} and a["weight"] > 0
+        for word in a["text"].split()
+    }
     assert top & {"echocardiogram", "ejection", "mitral", "regurgitation", "orthopnea", "bnp", "edema"}
     # the same note, the same explanation
     assert model.predict(HEART, explain=True)[1] == explanation
 
 
-def test_long_notes_are_read_whole_in_chunks_and_explained_in_word_groups(model):
+def test_explanation_weights_are_the_model_outputs_they_claim(model):
+    """Faithfulness, exactly: a sentence's weight is L(sentence alone) - L(empty note), a word's is
+    L(its sentence) - L(its sentence without it); recomputed here through the public encoder, one
+    text per run as the explainer runs them."""
+    _, explanation, _ = model.predict(HEART, explain=True)
+    label = explanation["label"]
+    sentences = [a for a in explanation["attributions"] if a["level"] == "sentence"]
+    alone = _log_odds(model, [a["text"] for a in sentences], label)
+    for a, value in zip(sentences, alone, strict=True):
+        assert a["weight"] == pytest.approx(value - explanation["empty_note"]["log_odds"], abs=1e-3)
+    word = next(a for a in explanation["attributions"] if a["level"] == "word")  # one word: exact text
+    sentence = next(s for s in sentences if s["begin"] <= word["begin"] and word["end"] <= s["end"])
+    without = HEART[sentence["begin"] : word["begin"]] + HEART[word["end"] : sentence["end"]]
+    with_, without_ = _log_odds(model, [sentence["text"], without], label)
+    assert word["weight"] == pytest.approx(with_ - without_, abs=1e-3)
+
+
+def test_deletion_check_removing_what_the_explanation_credits_lowers_the_prediction(model):
+    """Faithful to the whole note: without its supporting sentences the label's log-odds drop, and
+    they drop more than without as many of its most opposing sentences."""
+    note = (REPO / "events" / "data" / "text_note.txt").read_text()[:1000]
+    prediction, explanation, _ = model.predict(note, explain=True)
+    check = explanation["deletion_check"]
+    assert check["removed_sentences"] > 0 and check["drop"] > 0
+    assert check["log_odds"] == pytest.approx(explanation["output"]["log_odds"] - check["drop"])
+    sentences = sorted(
+        (a for a in explanation["attributions"] if a["level"] == "sentence"), key=lambda a: a["weight"]
+    )
+    k = max(1, len(sentences) // 5)
+
+    def without(spans):
+        out, at = [], 0
+        for a in sorted(spans, key=lambda a: a["begin"]):
+            out.append(note[at : a["begin"]])
+            at = a["end"]
+        return "".join(out) + note[at:]
+
+    most, least = _log_odds(model, [without(sentences[-k:]), without(sentences[:k])], prediction["label"])
+    assert most < least
+
+
+def test_long_notes_are_read_whole_in_chunks_and_explained_within_the_budget(model):
     note = " ".join([HEART] * 60)  # ~14,000 characters, several encoder windows
     prediction, explanation, _ = model.predict(note, explain=True)
     assert prediction["chunks"] > 5 and prediction["label"] == "cardiology"
-    assert explanation["unit"] == "word-group" and explanation["evaluations"] <= 64
-    assert explanation["words"] > 64
+    assert explanation["evaluations"] <= 64 and explanation["sentences"] <= 31
+    assert explanation["budget"]["evaluated_tokens"] <= explanation["budget"]["max_evaluated_tokens"]
     spans = [(a["begin"], a["end"]) for a in explanation["attributions"]]
     assert all(note[b:e] == a["text"] for (b, e), a in zip(spans, explanation["attributions"], strict=True))
+    assert explanation["deletion_check"]["drop"] > 0
 
 
 def test_chunks_cut_at_word_boundaries(model):

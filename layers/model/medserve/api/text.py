@@ -50,7 +50,7 @@ class TextPredictRequest(_Wire):
         json_schema_extra={**_LIMIT, "pattern": r"\S"},  # blank text: 422 from the route
     )
     model: str | None = Field(default=None, description="model name; default: the deployment's text model")
-    explain: bool = Field(default=False, description="add leave-one-word-out attributions")
+    explain: bool = Field(default=False, description="add sentence and word attributions")
     subject: dict[str, Any] | None = Field(
         default=None,
         description="whom the note is about, for FHIR answers: {reference} or {identifier: {system, value}}",

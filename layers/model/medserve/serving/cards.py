@@ -117,6 +117,9 @@ class ExplanationSpec(_Card):
     baseline: str = ""
     permutations: int = Field(default=8, ge=1, le=256)
     max_evaluations: int = Field(default=4096, ge=1, description="model evaluations per explained record")
+    token_budget_ratio: float | None = Field(
+        default=None, gt=0, description="text: encoder tokens evaluated per explanation / the note's tokens"
+    )
     grid: int | None = Field(
         default=None, ge=2, le=32, description="occlusion: cells per side; grid^2 + 1 evaluations per image"
     )
