@@ -4,7 +4,8 @@ The card's example (record + radiograph PNG + note) through MultimodalFunction's
 ``POST /v1/multimodal/predict``, without and with ``explain``; the same three parts each through
 its own function's handler (``POST /v1/tabular/predict`` with the one record, ``POST
 /v1/imaging/predict`` with the image as JSON base64, ``POST /v1/text/predict`` with the note),
-same ``explain``. Ratio = fused / (tabular + imaging + text). Also prints the peak RSS after the
+same ``explain``. Ratio = fused / (tabular + imaging + text), the members run one after the
+other and (``threads``) at once (``medserve.multimodal.predict.PARALLEL``). Also prints the peak RSS after the
 fused requests alone (what MultimodalFunction's memory setting must hold).
 
 Run: ``make bench`` or ``python bench/multimodal_latency.py [--repeat N]``.
@@ -79,14 +80,18 @@ def main() -> None:
 
         return call
 
+    from medserve.multimodal import predict as fusion
+
     results = {}
     peak_fused_mb = 0.0
-    for explain in (False, True):
-        fused = caller(
-            "MultimodalFunction", http_event("/v1/multimodal/predict", {**example, "explain": explain})
-        )
-        results[("fused", explain)] = median_seconds(fused, args.repeat, warmup=3)
-        peak_fused_mb = max(peak_fused_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    for parallel in (False, True):
+        fusion.PARALLEL = parallel
+        for explain in (False, True):
+            body = {**example, "explain": explain}
+            fused = caller("MultimodalFunction", http_event("/v1/multimodal/predict", body))
+            key = "fused-parallel" if parallel else "fused"
+            results[(key, explain)] = median_seconds(fused, args.repeat, warmup=3)
+            peak_fused_mb = max(peak_fused_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     for explain in (False, True):
         members = {
             "tabular": caller(
@@ -111,16 +116,15 @@ def main() -> None:
         f"Warm latency (median of {args.repeat}), ms: the card's example fused vs each member alone",
         file=out,
     )
-    print(
-        f"{'explain':>8} {'tabular':>8} {'imaging':>8} {'text':>8} {'sum':>8} {'fused':>8} {'ratio':>6}",
-        file=out,
-    )
+    header = f"{'explain':>8} {'tabular':>8} {'imaging':>8} {'text':>8} {'sum':>8} {'fused':>8} {'ratio':>6}"
+    print(header + f" {'threads':>8} {'ratio':>6}", file=out)
     for explain in (False, True):
         parts = [results[(m, explain)] * 1e3 for m in ("tabular", "imaging", "text")]
         fused = results[("fused", explain)] * 1e3
+        threads = results[("fused-parallel", explain)] * 1e3
         print(
             f"{explain!s:>8} {parts[0]:>8.2f} {parts[1]:>8.2f} {parts[2]:>8.2f} {sum(parts):>8.2f} "
-            f"{fused:>8.2f} {fused / sum(parts):>6.2f}",
+            f"{fused:>8.2f} {fused / sum(parts):>6.2f} {threads:>8.2f} {threads / sum(parts):>6.2f}",
             file=out,
         )
     print(f"peak RSS after the fused requests: {peak_fused_mb:.0f} MB", file=out)

@@ -44,6 +44,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cards import with_transparency
 from evaluation import bootstrap_auc_ci, expected_calibration_error
 from imaging_phantoms import phantom
 from tabular_wdbc import split
@@ -334,6 +335,7 @@ def build(out: Path) -> dict:
             "onnx": onnx.__version__,
         },
     }
+    card = with_transparency(card, NAME)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     # Monitoring baseline: the fused outputs on the training patients, all modalities given.
     from medserve.monitoring.baseline import write_baseline

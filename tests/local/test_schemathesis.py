@@ -26,7 +26,14 @@ from devtools.local.template import Template
 from tests.helpers import REPO
 
 DOCUMENT = REPO / "layers" / "model" / "medserve" / "api" / "openapi.json"
-ALL_SCOPES = ["medserve/tabular", "medserve/imaging", "medserve/text", "medserve/recommend", "medserve/admin"]
+ALL_SCOPES = [
+    "medserve/tabular",
+    "medserve/imaging",
+    "medserve/text",
+    "medserve/recommend",
+    "medserve/multimodal",
+    "medserve/admin",
+]
 MAX_EXAMPLES = 25
 
 # Every built-in check stays on (schemathesis' default), with the expected statuses of two of them
@@ -73,6 +80,17 @@ CONFIG = schemathesis.Config.from_dict(
                 "include-path": "/v1/recommend/treatment",
                 "checks": {
                     "positive_data_acceptance": {"expected-statuses": [*_POSITIVE_ACCEPTED, "413", "422"]}
+                },
+            },
+            {
+                # Each part is checked by its own modality's rules (a record against the tabular
+                # card, bytes decodable as an image only by chance, a note inside the text gate),
+                # an image_s3_uri must name an existing upload, and no part at all is a 422.
+                "include-path": "/v1/multimodal/predict",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": [*_POSITIVE_ACCEPTED, "413", "415", "422"]
+                    }
                 },
             },
             {

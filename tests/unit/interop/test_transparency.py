@@ -15,6 +15,7 @@ CARDS = {
     "breast-cancer-risk": REPO / "layers" / "model" / "medserve" / "bundled" / "breast-cancer-risk",
     "cxr-nodule-phantom": REPO / "layers" / "model" / "medserve" / "bundled" / "cxr-nodule-phantom",
     "note-specialty": REPO / "models" / "note-specialty",
+    "multimodal-fusion-demo": REPO / "models" / "multimodal-fusion-demo",
     "treatment-recommender-demo": REPO
     / "layers"
     / "model"

@@ -269,3 +269,15 @@ def test_the_s3_batch_scores_each_line(models):
     assert a["record_id"] == "a" and a["modalities"]["missing"] == ["imaging"]
     assert b["modalities"]["missing"] == ["text"] and "probability" in b["prediction"]
     assert c["error"]["code"] == "INVALID_INPUT" and d["error"]["code"] == "MALFORMED_ROW"
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_members_in_threads_give_the_same_answer_and_error(app, context, monkeypatch, parallel):
+    from medserve.multimodal import predict as fusion
+
+    monkeypatch.setattr(fusion, "PARALLEL", parallel)
+    status, body = post(app, context, {**EXAMPLE, "explain": False})
+    assert status == 200 and body["modalities"]["missing"] == []
+    # two invalid parts: the first in card order (tabular) is the answer, whatever finishes first
+    status, body = post(app, context, {**EXAMPLE, "tabular": {}, "text": " "})
+    assert status == 422 and all(d["field"].startswith("tabular.") for d in body["error"]["details"])

@@ -8,6 +8,7 @@ parts are listed in ``modalities.missing`` and handled by the head's missing ter
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,15 @@ from medserve.imaging.types import MAX_INLINE_BYTES
 from medserve.multimodal import members as run
 from medserve.multimodal.fusion import FusionModel, combine_ood
 from medserve.services import get_services
+from medserve.serving.cards import FusionMember
 
-__all__ = ["MultimodalQuery", "load", "predict"]
+__all__ = ["PARALLEL", "MultimodalQuery", "load", "predict"]
+
+# Members one after the other. Threads (True) were measured by bench/multimodal_latency.py on
+# 2 cores: no gain with explain (each session already uses both cores), 1.4x slower without
+# (thread start-up dwarfs a 1 ms tabular run); the deployed function has one vCPU. Kept switchable
+# for hosts with spare cores; tests run both paths.
+PARALLEL = False
 
 
 @dataclass(frozen=True)
@@ -53,22 +61,17 @@ def predict(model: FusionModel, query: MultimodalQuery, *, deadline: float | Non
             "give at least one of tabular, image_base64 / image_s3_uri and text",
             [{"field": "body", "issue": "no modality"}],
         )
+    members = [m for m in model.spec.members if m.modality in given]
     results: dict[str, run.MemberResult] = {}
     timing: dict[str, float] = {}
-    for member in model.spec.members:
-        if member.modality not in given:
-            continue
-        _check_deadline(deadline, member.modality)
-        if member.modality == "tabular":
-            result = run.run_tabular(member, query.tabular or {}, explain=query.explain)
-        elif member.modality == "imaging":
-            result = run.run_image(
-                member, query.image or b"", explain=query.explain, max_bytes=query.image_max_bytes
-            )
-        else:
-            result = run.run_text(member, query.text or "", explain=query.explain)
-        results[member.modality] = result
-        timing[member.modality] = round(result.ms, 3)
+    if PARALLEL and len(members) > 1:
+        results = _run_parallel(members, query, deadline)
+    else:
+        for member in members:
+            _check_deadline(deadline, member.modality)
+            results[member.modality] = _run(member, query)
+    for modality, result in results.items():
+        timing[modality] = round(result.ms, 3)
     _check_deadline(deadline, "fusion")
     fused_at = time.perf_counter()
     prediction, explanation = model.predict(
@@ -104,6 +107,40 @@ def predict(model: FusionModel, query: MultimodalQuery, *, deadline: float | Non
         "timing_ms": timing,
         "intended_use": model.card.intended_use,
     }
+
+
+def _run(member: FusionMember, query: MultimodalQuery) -> run.MemberResult:
+    if member.modality == "tabular":
+        return run.run_tabular(member, query.tabular or {}, explain=query.explain)
+    if member.modality == "imaging":
+        return run.run_image(
+            member, query.image or b"", explain=query.explain, max_bytes=query.image_max_bytes
+        )
+    return run.run_text(member, query.text or "", explain=query.explain)
+
+
+def _run_parallel(
+    members: list[FusionMember], query: MultimodalQuery, deadline: float | None
+) -> dict[str, run.MemberResult]:
+    """The members at once (ONNX Runtime releases the GIL); the first failing member in card
+    order is the answer's error, so the same request always gets the same error."""
+    _check_deadline(deadline, members[0].modality)
+    pool = ThreadPoolExecutor(max_workers=len(members), thread_name_prefix="member")
+    try:
+        futures = {m.modality: pool.submit(_run, m, query) for m in members}
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        _, pending = wait(futures.values(), timeout=timeout)
+        for m in members:
+            future = futures[m.modality]
+            if future in pending:
+                raise UpstreamTimeout(
+                    f"the multi-modal prediction ran out of its time budget in the {m.modality} step; "
+                    "retry without explain, or with fewer modalities"
+                )
+            future.result()  # raises the member's own error (its code, prefixed fields)
+        return {m.modality: futures[m.modality].result() for m in members}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _check_deadline(deadline: float | None, step: str) -> None:
