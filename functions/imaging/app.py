@@ -18,9 +18,11 @@ from medserve.api.jobs import router as jobs_router
 from medserve.imaging.batch import UPLOAD_JOBS, deidentify_upload, score_imaging_upload
 from medserve.imaging.deid import DEID_MODALITY
 from medserve.observability import instrumented
+from medserve.snapstart import register_hooks
 from medserve.triggers.s3 import is_s3_event, process_s3_event, upload_modality
 
 app = create_app(imaging_router, jobs_router)
+register_hooks()  # SnapStart (ColdStartMode=snapstart): sessions in the snapshot; no-op elsewhere
 
 
 @instrumented()

@@ -13,9 +13,11 @@ from medserve.api import create_app
 from medserve.api.recommend import router as recommend_router
 from medserve.observability import logger, metrics, tracer
 from medserve.recommend.batch import score_recommend_file
+from medserve.snapstart import register_hooks
 from medserve.triggers.s3 import is_s3_event, process_s3_event
 
 app = create_app(recommend_router)
+register_hooks()  # SnapStart (ColdStartMode=snapstart): sessions in the snapshot; no-op elsewhere
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

@@ -11,10 +11,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.api import create_app
 from medserve.api.text import router as text_router
 from medserve.observability import instrumented
+from medserve.snapstart import register_hooks
 from medserve.text.batch import score_text_file
 from medserve.triggers.s3 import is_s3_event, process_s3_event
 
 app = create_app(text_router)
+register_hooks()  # SnapStart (ColdStartMode=snapstart): sessions in the snapshot; no-op elsewhere
 
 
 @instrumented()
