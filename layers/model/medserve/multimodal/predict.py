@@ -21,10 +21,10 @@ from medserve.serving.cards import FusionMember
 
 __all__ = ["PARALLEL", "MultimodalQuery", "load", "predict"]
 
-# Members one after the other. Threads (True) were measured by bench/multimodal_latency.py on
-# 2 cores: no gain with explain (each session already uses both cores), 1.4x slower without
-# (thread start-up dwarfs a 1 ms tabular run); the deployed function has one vCPU. Kept switchable
-# for hosts with spare cores; tests run both paths.
+# Members one after the other. Threads (True) measured by bench/multimodal_latency.py on a shared
+# 2-core machine were inconclusive (0.49-1.42x the members' sum over four runs, against 0.48-1.01x
+# sequential), and the deployed function has one vCPU. Kept switchable for hosts with spare cores;
+# tests run both paths.
 PARALLEL = False
 
 
