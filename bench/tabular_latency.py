@@ -58,15 +58,44 @@ def main() -> None:
             sys.stdout.truncate()
 
         handler = median_seconds(invoke, max(args.repeat // (10 if explain or records > 1 else 1), 20))
-        rows.append((records, explain, floor, handler))
+        bare = naive = float("nan")
+        if not explain:
+            names = card.feature_names
+
+            def bare_handler(event=event, session=session, names=names) -> str:
+                # The bare JSON handler: json.loads -> numpy -> session.run -> json.dumps.
+                recs = json.loads(event["body"])["records"]
+                x = np.array([[r[n] for n in names] for r in recs], dtype=np.float64)
+                (p,) = session.run([card.outputs.probability_tensor], {card.inputs.tensor: x})
+                return json.dumps({"probabilities": np.asarray(p).tolist()})
+
+            def naive_handler(event=event) -> str:
+                # aws-samples' per-invoke style: a new session on every call.
+                import onnxruntime as ort
+
+                fresh = ort.InferenceSession(
+                    str(model.files[card.artifact.file]), providers=["CPUExecutionProvider"]
+                )
+                return bare_handler(event, fresh)
+
+            bare = median_seconds(bare_handler, max(args.repeat // 10, 20))
+            naive = median_seconds(naive_handler, max(args.repeat // 20, 20), warmup=5)
+        rows.append((records, explain, floor, handler, bare, naive))
 
     out = _real_stdout
     print("TabularFunction warm latency (median), handler vs bare session.run on the same input", file=out)
-    print(f"{'records':>8} {'explain':>8} {'session.run ms':>15} {'handler ms':>11} {'ratio':>7}", file=out)
-    for records, explain, floor, handler in rows:
+    print(
+        "(bare: json.loads -> numpy -> session.run -> json.dumps; naive: the same with a new session",
+        file=out,
+    )
+    print(" with a new session per call, as per-invoke sample handlers do; ratio = handler / peer)", file=out)
+    head = f"{'records':>8} {'explain':>8} {'session.run ms':>15} {'handler ms':>11} {'ratio':>7}"
+    print(head + f" {'bare ms':>8} {'/bare':>6} {'naive ms':>9} {'/naive':>7}", file=out)
+    for records, explain, floor, handler, bare, naive in rows:
         print(
             f"{records:>8} {explain!s:>8} {floor * 1e3:>15.3f} {handler * 1e3:>11.3f} "
-            f"{handler / floor:>7.1f}",
+            f"{handler / floor:>7.1f} {bare * 1e3:>8.3f} {handler / bare:>6.2f} {naive * 1e3:>9.3f} "
+            f"{handler / naive:>7.2f}",
             file=out,
         )
 
