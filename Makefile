@@ -66,10 +66,7 @@ layer: $(VENV)/.installed
 	bash layers/model/build_layer.sh build/layer
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/tabular_latency.py
-	$(BIN)/python bench/cold_start.py
-	$(BIN)/python bench/imaging_latency.py
-	$(BIN)/python bench/text_latency.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf build .aws-sam .pytest_cache

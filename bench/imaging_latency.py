@@ -16,7 +16,6 @@ import io
 import json
 import os
 import sys
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -75,6 +74,18 @@ def interleaved(fns: list[Callable[[], object]], repeat: int, warmup: int = 10) 
     return [statistics.median(times) for times in samples]
 
 
+def _as_radiograph(path: str) -> bytes:
+    """pydicom's CT sample with Modality DX: the model's intended-use gate accepts CR/DX only
+    (a CT is a 422 OUT_OF_SCOPE); the pixels, their decode and size are unchanged."""
+    import pydicom
+
+    dataset = pydicom.dcmread(path)
+    dataset.Modality = "DX"
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    return buffer.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=200)
@@ -91,7 +102,7 @@ def main() -> None:
     inputs = {
         "PNG 512x512": (PNG_512.read_bytes(), "image/png"),
         "CT_small.dcm": (
-            Path(get_testdata_file("CT_small.dcm", download=False)).read_bytes(),
+            _as_radiograph(get_testdata_file("CT_small.dcm", download=False)),
             "application/dicom",
         ),
     }

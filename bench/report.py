@@ -1,0 +1,91 @@
+"""``make bench``: every benchmark, then one table of the issue-17 figures (ratios against floors
+and peers measured in the same run, with the absolute numbers).
+
+Runs cold_start.py, tabular_latency.py, imaging_latency.py and text_latency.py as separate
+processes (each prints its own detailed table first) and reads their tables back. On a shared
+or loaded machine the absolute times move; the ratios are the figures to compare.
+
+Run: ``make bench`` or ``python bench/report.py [--quick]`` (--quick: fewer repetitions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def run(script: str, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "layers/model")])}
+    done = subprocess.run(
+        [sys.executable, str(HERE / script), *args], env=env, capture_output=True, text=True, check=False
+    )
+    print(done.stdout, flush=True)
+    if done.returncode:
+        print(f"{script} failed:\n{done.stderr[-1500:]}", file=sys.stderr)
+    return done.stdout
+
+
+def rows_of(text: str, pattern: str) -> list[tuple[str, ...]]:
+    return [m.groups() for m in re.finditer(pattern, text, re.MULTILINE)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    quick = args.quick
+    cold = run("cold_start.py", "--runs", "3" if quick else "7")
+    tabular = run("tabular_latency.py", "--repeat", "200" if quick else "1000")
+    imaging = run("imaging_latency.py", *(["--repeat", "20"] if quick else []))
+    text = run("text_latency.py", "--repeat", "10" if quick else "30")
+
+    table: list[tuple[str, str, str, str]] = []  # figure, absolute, ratio, target
+    for name, floor, first, ratio in rows_of(cold, r"^(\w+Function)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$"):
+        table.append((f"cold start {name}", f"{first} ms (floor {floor})", f"{ratio}x floor", "<= 2x"))
+    for records, _, _, handler, _, bare, to_bare, naive, to_naive in rows_of(
+        tabular,
+        r"^\s+(\d+)\s+(False)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",
+    ):
+        table.append(
+            (f"tabular warm, {records} record(s)", f"{handler} ms (bare {bare})", f"{to_bare}x bare", "<= 2x")
+        )
+        table.append((f"tabular vs naive peer, {records}", f"naive {naive} ms", f"{to_naive}x naive", "< 1x"))
+    for name, _, floor, handler, ratio in rows_of(
+        imaging, r"^(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$"
+    ):
+        table.append((f"imaging warm, {name}", f"{handler} ms (floor {floor})", f"{ratio}x floor", "<= 1.3x"))
+    for chars, _, _, _, predict, _, explain, _ in rows_of(
+        text, r"^\s+(1000)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$"
+    ):
+        ratio = float(explain) / float(predict)
+        table.append(
+            (
+                f"text explain, {chars} chars",
+                f"{explain} ms (predict {predict})",
+                f"{ratio:.2f}x predict",
+                "<= 4x, <= 500 ms",
+            )
+        )
+
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(
+        f"medserve bench summary - {stamp}, {os.cpu_count()}-core {platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+    print(f"{'figure':<38} {'absolute':<30} {'ratio':<16} {'target':<16}")
+    for figure, absolute, ratio, target in table:
+        print(f"{figure:<38} {absolute:<30} {ratio:<16} {target:<16}")
+    print("layer size: `make layer` prints it (build_layer.sh); S3 batch: see docs/performance.md")
+
+
+if __name__ == "__main__":
+    main()
