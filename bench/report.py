@@ -60,7 +60,9 @@ def main() -> None:
         )
         table.append((f"tabular vs naive peer, {records}", f"naive {naive} ms", f"{to_naive}x naive", "< 1x"))
     for name, _, floor, handler, ratio in rows_of(
-        imaging, r"^(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$"
+        imaging,
+        r"^(PNG 512x512|CT_small\.dcm)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+        r"\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$",
     ):
         table.append((f"imaging warm, {name}", f"{handler} ms (floor {floor})", f"{ratio}x floor", "<= 1.3x"))
     for chars, _, _, _, predict, _, explain, _ in rows_of(
