@@ -7,21 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.api import create_app
 from medserve.api.monitoring import router as monitoring_router
 from medserve.config import settings
 from medserve.monitoring.job import is_monitor_event, run_from_event
-from medserve.observability import logger, metrics, tracer
+from medserve.observability import instrumented
 from medserve.services import get_services
 
 app = create_app(monitoring_router)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@instrumented()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_monitor_event(event):
         services = get_services()

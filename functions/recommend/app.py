@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from medserve.api import create_app
 from medserve.api.recommend import router as recommend_router
-from medserve.observability import logger, metrics, tracer
+from medserve.observability import instrumented
 from medserve.recommend.batch import score_recommend_file
 from medserve.snapstart import register_hooks
 from medserve.triggers.s3 import is_s3_event, process_s3_event
@@ -20,9 +19,7 @@ app = create_app(recommend_router)
 register_hooks()  # SnapStart (ColdStartMode=snapstart): sessions in the snapshot; no-op elsewhere
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@instrumented()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_s3_event(event):
         return process_s3_event(event, context, modality="recommend", score_file=score_recommend_file)

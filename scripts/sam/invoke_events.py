@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from devtools import event_checks
 from devtools.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from devtools.local.template import Template
 
@@ -59,47 +60,10 @@ def last_json_line(stdout: str) -> Any:
 
 
 def check_response(name: str, spec: dict[str, Any], result: Any, s3: Any, bucket: str) -> list[str]:
-    problems: list[str] = []
-    if not isinstance(result, dict):
-        return [f"response is not an object: {result!r:.300}"]
-    if "errorType" in result or "errorMessage" in result:
-        return [f"the handler raised: {json.dumps(result)[:1500]}"]
-    if "status" in spec:
-        if result.get("statusCode") != spec["status"]:
-            problems.append(
-                f"statusCode {result.get('statusCode')} != {spec['status']}: {json.dumps(result)[:600]}"
-            )
-        try:
-            body = json.loads(result.get("body") or "")
-        except ValueError:
-            return [*problems, f"body is not JSON: {str(result.get('body'))[:300]}"]
-        if 200 <= spec["status"] < 300:
-            if "error" in body:
-                problems.append(f"a {spec['status']} body with an error: {json.dumps(body)[:600]}")
-        else:
-            error = body.get("error") if isinstance(body, dict) else None
-            if not (isinstance(error, dict) and error.get("code") and body.get("request_id")):
-                problems.append(f"not the error envelope (error.code, request_id): {json.dumps(body)[:600]}")
-    for key, value in (spec.get("returns") or {}).items():
-        if result.get(key) != value:
-            problems.append(f"{key} {result.get(key)!r} != {value!r}: {json.dumps(result)[:600]}")
-    if "result_key" in spec:
-        outcomes = result.get("outcomes") or []
-        if not outcomes or any(o.get("status") != "succeeded" for o in outcomes):
-            problems.append(f"S3 records not all succeeded: {json.dumps(result)[:600]}")
-        try:
-            written = json.loads(s3.get_object(Bucket=bucket, Key=spec["result_key"])["Body"].read())
-        except Exception as exc:
-            return [*problems, f"result object {spec['result_key']!r} not readable: {exc}"]
-        if spec["function"] in ("TabularFunction", "RecommendFunction"):  # a file of rows / patients
-            ok = written.get("summary", {}).get("rows", 0) > 0
-        elif spec["function"] == "TextFunction":
-            ok = "error" not in written and written.get("entities") and written.get("redacted_text")
-        else:
-            ok = "error" not in written and len(written.get("predictions", [])) == 1
-        if not ok:
-            problems.append(f"unexpected result object: {json.dumps(written)[:600]}")
-    return problems
+    """The manifest's verdict on one answer (devtools.event_checks, shared with tests/local)."""
+    return event_checks.check_response(
+        spec, result, lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    )
 
 
 def main() -> int:
