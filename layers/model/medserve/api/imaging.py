@@ -42,17 +42,16 @@ from medserve.api.schemas import (
     parse_subject,
 )
 from medserve.aws.s3 import upload_prefix
-from medserve.config import settings
 from medserve.errors import (
     InvalidInput,
     MalformedRequest,
     PayloadTooLarge,
     UnsupportedMediaType,
-    UpstreamError,
 )
 from medserve.imaging.deid import DEID_MODALITY, BurnedInRisk, DeidentifiedDicom, DicomDeidentifier
 from medserve.imaging.model import predict_image
 from medserve.imaging.pixels import check_size
+from medserve.imaging.sources import BASE64_PATTERN, image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.interop import fhir, sr
 from medserve.interop.multipart import MULTIPART_RELATED, join_related, split_related
@@ -70,9 +69,8 @@ router = APIGatewayHttpRouter()
 # A DICOM SR answers DICOM inputs only: other inputs are offered JSON and FHIR (see _offers).
 OFFERS = (JSON, FHIR_JSON, DICOM)
 
-UPLOAD_PREFIX = upload_prefix("imaging")
-_TOO_BIG_HINT = "; send larger images through POST /v1/uploads"
 _DEID_TOO_BIG_HINT = f"; put larger files under {upload_prefix(DEID_MODALITY)} of the uploads bucket"
+_TOO_BIG_HINT = "; send larger images through POST /v1/uploads"
 BURNED_IN_HEADER = "X-Medserve-Burned-In-Risk"
 # Lambda's synchronous response limit (6 MB) holds the base64 of the file and the response's JSON.
 _MAX_RESPONSE_BASE64 = 6 * 1024 * 1024 - 16 * 1024
@@ -90,11 +88,6 @@ _ERRORS = {
     502: "S3 failed",
     503: "the model runs on SageMaker (imaging offload is not offered yet)",
 }
-
-
-# What _from_base64 decodes: standard alphabet, padded, optionally after a data: URL prefix.
-# Not empty: an empty image is refused (422) whatever its encoding.
-_BASE64 = r"^(data:[^,]{0,94},)?([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$"
 
 
 class ImagingPredictRequest(BaseModel):
@@ -116,7 +109,7 @@ class ImagingPredictRequest(BaseModel):
     image_base64: str | None = Field(
         default=None,
         description="the PNG, JPEG or DICOM file, base64 (a data: URL prefix is accepted)",
-        json_schema_extra={"pattern": _BASE64},
+        json_schema_extra={"pattern": BASE64_PATTERN},
     )
     s3_uri: str | None = Field(
         default=None,
@@ -208,9 +201,9 @@ def imaging_predict(
         explain = request.explain if request.explain is not None else explain
         subject = parse_subject(request.subject, "subject")
         if request.image_base64 is not None:
-            data, max_bytes = _from_base64(request.image_base64), MAX_INLINE_BYTES
+            data, max_bytes = image_from_base64(request.image_base64), MAX_INLINE_BYTES
         else:
-            data, max_bytes = _from_s3(request.s3_uri or ""), MAX_UPLOAD_BYTES
+            data, max_bytes = image_from_s3(request.s3_uri or ""), MAX_UPLOAD_BYTES
     else:
         raise UnsupportedMediaType(
             "this route accepts image/png, image/jpeg, application/dicom or application/json bodies"
@@ -410,47 +403,3 @@ def _json_request(body: str | None, is_base64: bool) -> ImagingPredictRequest:
             for err in e.errors(include_input=False, include_url=False)
         ]
         raise InvalidInput("the request does not match the schema", details) from e
-
-
-def _from_base64(text: str) -> bytes:
-    if text.startswith("data:") and "," in text[:100]:
-        text = text.split(",", 1)[1]  # data:image/png;base64,....
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise InvalidInput(
-            "image_base64 is not valid base64", [{"field": "image_base64", "issue": "not valid base64"}]
-        ) from e
-    if not data:  # a well-formed request with an empty value: 422, as any invalid field
-        raise InvalidInput("image_base64 is empty", [{"field": "image_base64", "issue": "empty"}])
-    return data
-
-
-def _from_s3(uri: str) -> bytes:
-    """The object an ``s3_uri`` names, if it lies under uploads/imaging/ of the uploads bucket."""
-    bucket = settings().uploads_bucket
-    where = f"s3://{bucket}/{UPLOAD_PREFIX}" if bucket else "the uploads bucket"
-    named_bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not (bucket and uri.startswith("s3://") and named_bucket == bucket and key.startswith(UPLOAD_PREFIX)):
-        raise InvalidInput(
-            f"s3_uri must name an object under {where}",
-            [{"field": "s3_uri", "issue": f"outside {where}"}],
-        )
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    s3 = get_services().s3
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        check_size(int(head.get("ContentLength", 0)), MAX_UPLOAD_BYTES)
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as e:
-        code = str(e.response.get("Error", {}).get("Code", ""))
-        if code in {"404", "NoSuchKey", "403", "AccessDenied", "NotFound"}:
-            # Without ListBucket, S3 answers 403 for a missing key: both mean "nothing to read".
-            raise InvalidInput(
-                "s3_uri names no object this function can read",
-                [{"field": "s3_uri", "issue": "no such object"}],
-            ) from e
-        raise UpstreamError("the image could not be read from S3") from e
-    except BotoCoreError as e:
-        raise UpstreamError("the image could not be read from S3") from e

@@ -20,11 +20,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from medserve.api.imaging import _BASE64, _from_base64, _from_s3
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import ModelRefOut, error_responses, media_type
 from medserve.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from medserve.imaging.pixels import check_size
+from medserve.imaging.sources import BASE64_PATTERN, image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES
 from medserve.monitoring.capture import capture_outputs
 from medserve.multimodal import predict as multimodal
@@ -56,7 +56,7 @@ class MultimodalPredictRequest(BaseModel):
     image_base64: str | None = Field(
         default=None,
         description="a PNG, JPEG or DICOM file, base64 (at most 4.5 MB decoded)",
-        json_schema_extra={"pattern": _BASE64},
+        json_schema_extra={"pattern": BASE64_PATTERN},
     )
     image_s3_uri: str | None = Field(
         default=None,
@@ -144,9 +144,9 @@ def multimodal_predict():
                 [{"field": "", "issue": "both image_base64 and image_s3_uri"}],
             )
         if request.image_base64 is not None:
-            image = _from_base64(request.image_base64)
+            image = image_from_base64(request.image_base64)
         elif request.image_s3_uri is not None:
-            image, max_bytes = _from_s3(request.image_s3_uri), MAX_UPLOAD_BYTES
+            image, max_bytes = image_from_s3(request.image_s3_uri), MAX_UPLOAD_BYTES
     query = multimodal.MultimodalQuery(
         tabular=request.tabular,
         image=image,

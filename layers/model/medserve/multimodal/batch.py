@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from medserve.api.imaging import _from_base64, _from_s3
 from medserve.errors import InvalidInput, MedserveError, UnsupportedMediaType
+from medserve.imaging.sources import image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES
 from medserve.multimodal.members import prefixed
 from medserve.multimodal.predict import MultimodalQuery, load, predict
@@ -40,9 +40,9 @@ def _query(row: dict[str, Any]) -> MultimodalQuery:
         if "image_base64" in row and "image_s3_uri" in row:
             raise InvalidInput("give at most one image", [{"field": "", "issue": "both image fields"}])
         if isinstance(row.get("image_base64"), str):
-            image = _from_base64(row["image_base64"])
+            image = image_from_base64(row["image_base64"])
         elif isinstance(row.get("image_s3_uri"), str):
-            image, max_bytes = _from_s3(row["image_s3_uri"]), MAX_UPLOAD_BYTES
+            image, max_bytes = image_from_s3(row["image_s3_uri"]), MAX_UPLOAD_BYTES
         elif row.get("image_base64") is not None or row.get("image_s3_uri") is not None:
             raise InvalidInput(
                 "the image reference must be a string", [{"field": "", "issue": "not a string"}]
