@@ -17,7 +17,7 @@ from medserve.imaging.sources import image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES
 from medserve.multimodal.members import prefixed
 from medserve.multimodal.predict import MultimodalQuery, load, predict
-from medserve.tabular.batch import RECORD_ID, parse_rows
+from medserve.tabular.batch import row_entries
 from medserve.triggers.s3 import S3Upload
 
 _FIELDS = {"tabular", "image_base64", "image_s3_uri", "text", "explain"}
@@ -60,13 +60,8 @@ def score_multimodal_file(upload: S3Upload) -> dict[str, Any]:
         )
     model = load(upload.metadata.get("model"))
     results: list[dict[str, Any]] = []
-    for n, row in enumerate(parse_rows(upload.key, upload.body), start=1):
-        entry: dict[str, Any] = {"row": n}
-        if isinstance(row, str):
-            entry["error"] = {"code": "MALFORMED_ROW", "message": row, "details": []}
-        else:
-            if RECORD_ID in row:
-                entry[RECORD_ID] = row.pop(RECORD_ID)
+    for entry, row in row_entries(upload.key, upload.body):
+        if row is not None:
             try:
                 body = predict(model, _query(row))
                 entry |= {

@@ -17,7 +17,7 @@ from medserve.recommend.model import RecommendModel
 from medserve.recommend.predict import Plan, plan, recommend_many
 from medserve.recommend.types import parse_query
 from medserve.services import get_services
-from medserve.tabular.batch import RECORD_ID, parse_rows
+from medserve.tabular.batch import row_entries
 from medserve.triggers.s3 import S3Upload
 
 _CHUNK = 5_000  # patients per ONNX run
@@ -35,13 +35,8 @@ def score_recommend_file(upload: S3Upload) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     plans: list[Plan] = []
     planned_at: list[int] = []
-    for n, row in enumerate(parse_rows(upload.key, upload.body), start=1):
-        entry: dict[str, Any] = {"row": n}
-        if isinstance(row, str):
-            entry["error"] = {"code": "MALFORMED_ROW", "message": row, "details": []}
-        else:
-            if RECORD_ID in row:
-                entry[RECORD_ID] = row.pop(RECORD_ID)
+    for entry, row in row_entries(upload.key, upload.body):
+        if row is not None:
             try:
                 query = parse_query(row, max_history=spec.max_history, max_exclude=spec.max_exclude)
                 plans.append(plan(model, query))

@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,21 @@ def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
     return rows
 
 
+def row_entries(key: str, body: bytes) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each row of an uploaded file with the start of its result entry (its number, and its
+    ``record_id`` moved from the row into the entry); the row is None when it could not be parsed,
+    and its entry then already carries the ``MALFORMED_ROW`` error. Shared by every JSONL/CSV scorer."""
+    for n, row in enumerate(parse_rows(key, body), start=1):
+        entry: dict[str, Any] = {"row": n}
+        if isinstance(row, str):
+            entry["error"] = {"code": "MALFORMED_ROW", "message": row, "details": []}
+            yield entry, None
+            continue
+        if RECORD_ID in row:
+            entry[RECORD_ID] = row.pop(RECORD_ID)
+        yield entry, row
+
+
 def _pop_subject(row: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
     """Move a row's optional ``subject`` (a JSONL object, or a CSV reference such as
     ``Patient/123``) into its result entry, where ``format: fhir`` reads it; the issues if invalid."""
@@ -125,13 +141,8 @@ def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
     valid_rows: list[list[float]] = []
     valid_at: list[int] = []
     warnings: list[list[str]] = []
-    for n, row in enumerate(parse_rows(upload.key, upload.body), start=1):
-        entry: dict[str, Any] = {"row": n}
-        if isinstance(row, str):
-            entry["error"] = {"code": "MALFORMED_ROW", "message": row, "details": []}
-        else:
-            if RECORD_ID in row:
-                entry[RECORD_ID] = row.pop(RECORD_ID)
+    for entry, row in row_entries(upload.key, upload.body):
+        if row is not None:
             subject_issues = _pop_subject(row, entry)
             values, issues, warns = validate_record(model.card, row)
             issues = [*subject_issues, *issues]
