@@ -31,6 +31,8 @@ Definitions (recall first; a token is a run of letters and digits):
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import re
 import sys
@@ -58,7 +60,8 @@ __all__ = [
     "parse_markup",
 ]
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "deid_corpus.txt"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO_ROOT / "tests" / "data" / "deid_corpus.txt"
 EXTERNAL_CORPUS = DEFAULT_CORPUS.with_name("deid_external.txt")
 
 _MARK = re.compile(r"\{\{([A-Z_]+)\|([^{}]*)\}\}")
@@ -260,10 +263,23 @@ SETS = ("project", "generated", "external")
 GENERATED_NOTES = 150  # held-out generated notes the evaluation draws (seconds to score)
 
 
+def _note_generator() -> Any:
+    """``training/deid_notes.py`` of this checkout, importable from any working directory (the
+    console script does not put the repository on ``sys.path``); a clear error without it or faker."""
+    from devtools.cli import CliError
+
+    if not (REPO_ROOT / "training" / "deid_notes.py").is_file():
+        raise CliError("the generated set needs training/deid_notes.py (a clone of the repository)")
+    if importlib.util.find_spec("faker") is None:
+        raise CliError("the generated set needs the train extra (faker): run `make models`")
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.append(str(REPO_ROOT))
+    return importlib.import_module("training.deid_notes")
+
+
 def generated_notes(n: int = GENERATED_NOTES, split: str = "heldout") -> list[Note]:
     """Set (b): notes of ``training/deid_notes.py`` from seeds and name words training never saw."""
-    from training import deid_notes
-
+    deid_notes = _note_generator()
     return [
         Note(g.id, g.text, [Gold(t, b, e) for t, b, e in g.spans], g.split)
         for g in deid_notes.notes(split, n)

@@ -1,5 +1,6 @@
 """CLI misuse answers one line on stderr and a non-zero exit status, never a traceback."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -57,3 +58,27 @@ def test_a_busy_port_is_one_line(busy_port):
         assert done.returncode != 0
         assert "Traceback" not in done.stderr
         assert done.stderr.strip().splitlines()[-1].endswith("Address already in use"), done.stderr
+
+
+def test_eval_of_the_generated_set_runs_from_any_directory(tmp_path):
+    # The console script does not put the repository on sys.path: the generated set (b) must still
+    # find training/deid_notes.py of this checkout (it once died with ModuleNotFoundError).
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from devtools.cli import main; sys.exit(main())",
+            "eval",
+            "deid",
+            "--set",
+            "generated",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # the installed package only
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "generated" in done.stdout
