@@ -37,9 +37,9 @@ def test_generated_heldout_notes_meet_the_targets(reports):
     assert types["NAME"].as_dict()["token_recall"] >= 0.95, report.table()
     assert types["DATE"].as_dict()["token_recall"] >= 0.95, report.table()
     assert overall["char_precision"] >= 0.75, report.table()
-    # Issue 12 asks for none; generated notes still leak a few lower-case names that are English
-    # words too ("hope oshodi"): held to under 1% of identifiers here, the shortfall in docs/text.md.
-    assert len(report.leaked) <= 0.01 * overall["gold"], report.leaked
+    # Issue 12 asks for none: no name or number of a held-out note left verbatim (lower-case given
+    # names that are English words too, before a surname on no word list, leaked before).
+    assert report.leaked == [], report.leaked
 
 
 def test_each_signal_is_measured_and_the_union_beats_each(reports):
@@ -132,3 +132,24 @@ def test_a_generated_note_depends_on_its_seed_only():
     again = next(deid_notes.notes("heldout", 1, start=7))
     assert (alone.text, alone.spans) == (again.text, again.spans)
     assert all(0 <= b < e <= len(alone.text) for _, b, e in alone.spans)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        (
+            "Plan: continue lisinopril. Seen with mercy quorvath, NP, who agrees. Follow up in clinic.",
+            "mercy quorvath",
+        ),
+        (
+            "Labs reviewed. Seen with honor brezhovsky, PA-C, who agrees. Return in two weeks.",
+            "honor brezhovsky",
+        ),
+        ("assessment: stable. seen with chance pellinkova, rn, who agrees.", "chance pellinkova"),
+    ],
+)
+def test_a_lower_case_given_name_that_is_a_word_goes_with_its_surname(text, name):
+    # The model calls both words names; the filter of English words at a name's edge must not
+    # drop the first when a lower-case surname on no word list follows it ("mercy" leaked before).
+    redacted = phi.deidentify(text).redacted_text
+    assert not any(word in redacted.split() for word in name.split()), redacted

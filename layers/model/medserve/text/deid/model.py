@@ -83,11 +83,23 @@ class TokenModel:
         # A lower-case everyday word ("and", "to") is PHI only inside a run ("Visiting Nurse
         # Association of Greater Lynn"), never at its edge.
         known = safe_words()
+        own_hits = phi >= threshold
         for i, t in enumerate(tokens):
             if not hits[i]:
                 continue
             inside = 0 < i < len(tokens) - 1 and hits[i - 1] and hits[i + 1]
-            if t.text.islower() and not inside and (t.text in _STOP or (t.text in known and phi[i] < 0.9)):
+            if (
+                t.text.islower()
+                and not inside
+                and (
+                    t.text in _STOP
+                    or (
+                        t.text in known
+                        and phi[i] < 0.9
+                        and not _given_name(text, tokens, i, own_hits, kinds == name, known)
+                    )
+                )
+            ):
                 hits[i] = False  # "Dr. Hill follows": an English word at a name's edge
             elif _eponym_use(text, _Token(t.text, t.begin, t.end)):
                 hits[i] = False  # "Barrett esophagus", "Graves disease": the rules' eponym test
@@ -112,6 +124,25 @@ class TokenModel:
                 run = []
             if hit:
                 run.append(i)
+
+
+def _given_name(
+    text: str, tokens: list[Token], i: int, hits: np.ndarray, names: np.ndarray, known: frozenset[str]
+) -> bool:
+    """A lower-case English word the model calls a name on its own, just before a lower-case name
+    word that is on no word list ("hope oshodi", "grant okonkwo, np"): a given name that is also a
+    word. The word after a name ("Dr. Hill follows") is not one, nor a word before a capitalised
+    or known word."""
+    j = i + 1
+    if j >= len(tokens) or not (hits[i] and hits[j] and names[i] and names[j]):
+        return False
+    nxt = tokens[j].text
+    return (
+        nxt.islower()
+        and nxt not in known
+        and nxt not in _STOP
+        and text[tokens[i].end : tokens[j].begin] in (" ", "\t")
+    )
 
 
 _NUMBER_GROUP = re.compile(r"\d+(?:[/.-]\d+)+")
