@@ -17,6 +17,11 @@ Run by scripts/sam/test_sam.sh with the project's .venv python (it imports devto
    shape (2xx: no "error"; otherwise the error envelope with a code and request_id) or, for S3
    events, that every record succeeded and the result object was written.
 
+5. Parses the ``REPORT`` line AWS's runtime interface emulator prints after every invoke
+   (devtools.lambda_report: what each of its figures is, measured) and times each invoke from
+   the container's creation to the response; prints one table per function at the end and writes
+   it as JSON to ``<work>/sam-init.json`` (bench/report.py shows it when present).
+
 Exit status 0 when every event passed, 1 otherwise (each failure is printed with sam's output).
 """
 
@@ -27,15 +32,16 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from devtools import event_checks
+from devtools import event_checks, lambda_report
 from devtools.local.embedded import FAKE_CREDENTIALS, EmbeddedAWS
 from devtools.local.template import Template
 
@@ -64,6 +70,51 @@ def check_response(name: str, spec: dict[str, Any], result: Any, s3: Any, bucket
     return event_checks.check_response(
         spec, result, lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     )
+
+
+@dataclass
+class SamRun:
+    returncode: int
+    stdout: str
+    stderr_lines: list[tuple[float, str]]  # (time.monotonic() when the line arrived, line)
+
+
+def run_streaming(cmd: list[str], env: dict[str, str], timeout: float) -> SamRun:
+    """Run sam, stamping each stderr line as it arrives (sam flushes the container's log line by
+    line): the stamps time the container's creation to the response."""
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[tuple[float, str]] = []
+    err = proc.stderr
+
+    def read_stderr() -> None:
+        for line in err:
+            lines.append((time.monotonic(), line))
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    killer = threading.Timer(timeout, proc.kill)  # a hung sam must not hang make test-sam
+    killer.start()
+    try:
+        stdout = proc.stdout.read()
+        returncode = proc.wait()
+        reader.join()
+    finally:
+        killer.cancel()
+    return SamRun(returncode, stdout, lines)
+
+
+def base_image_kind(image: str) -> str:
+    """``stand-in`` (scripts/sam/standin_image.sh labels its image so) or ``aws``."""
+    done = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Comment}}", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "stand-in" if "stand-in" in done.stdout else "aws"
 
 
 def main() -> int:
@@ -114,6 +165,7 @@ def main() -> int:
         sam_env.update(FAKE_CREDENTIALS, AWS_DEFAULT_REGION="us-east-1", SAM_CLI_TELEMETRY="0")
 
         passed, failed, skipped = [], [], []
+        invocations: list[lambda_report.Invocation] = []
         todo = []
         for name in sorted(manifest):
             if args.only and name not in args.only:
@@ -127,7 +179,7 @@ def main() -> int:
                 s3.put_object(Bucket=bucket, Key=obj["key"], Body=(REPO / obj["file"]).read_bytes())
             todo.append(name)
 
-        def run(name: str) -> tuple[str, list[str], float, str]:
+        def run(name: str) -> tuple[str, list[str], float, str, lambda_report.Invocation]:
             spec = manifest[name]
             cmd = [
                 args.sam,
@@ -147,30 +199,28 @@ def main() -> int:
                 "us-east-1",
             ]
             started = time.monotonic()
-            with tempfile.TemporaryFile() as err:
-                done = subprocess.run(
-                    cmd,
-                    cwd=REPO,
-                    env=sam_env,
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    text=True,
-                    timeout=300,
-                    check=False,
-                )
-                err.seek(0)
-                stderr = err.read().decode(errors="replace")
+            done = run_streaming(cmd, sam_env, timeout=300)
+            stderr = "".join(line for _, line in done.stderr_lines)
+            invocation = lambda_report.Invocation(
+                function=spec["function"],
+                event=name,
+                report=lambda_report.last_report(stderr),
+                container_to_response_ms=lambda_report.container_to_response_ms(done.stderr_lines),
+            )
             try:
                 problems = check_response(name, spec, last_json_line(done.stdout), s3, bucket)
             except ValueError as exc:
                 problems = [str(exc)]
             if done.returncode != 0:
                 problems.insert(0, f"sam exited {done.returncode}")
-            return name, problems, time.monotonic() - started, stderr
+            if invocation.report is None:
+                problems.append("no REPORT line from the runtime interface emulator in sam's output")
+            return name, problems, time.monotonic() - started, stderr, invocation
 
         # Each `sam local invoke` is its own container; a few at once use the machine's cores.
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            for name, problems, seconds, stderr in pool.map(run, todo):
+            for name, problems, seconds, stderr, invocation in pool.map(run, todo):
+                invocations.append(invocation)
                 function = manifest[name]["function"]
                 if problems:
                     failed.append(name)
@@ -188,6 +238,23 @@ def main() -> int:
                     what = what or f"returned {json.dumps(spec.get('returns'))}"
                     print(f"ok   {name} -> {function}: {what} ({seconds:.1f}s)", file=sys.stderr)
 
+    print("\n" + lambda_report.render(invocations) + "\n", file=sys.stderr)
+    report_file = work / "sam-init.json"
+    report_file.write_text(
+        json.dumps(
+            {
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "cpus": os.cpu_count(),
+                "base_image": args.base_image,
+                "base_image_kind": base_image_kind(args.base_image),
+                "parallel_invokes": max(1, args.jobs),
+                "functions": lambda_report.summary(invocations),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    print(f"invoke_events: REPORT figures written to {report_file}", file=sys.stderr)
     for s in skipped:
         print(f"skip {s}", file=sys.stderr)
     print(
