@@ -118,6 +118,36 @@ def test_the_safe_list_takes_unknown_words_in_name_positions(text, name):
     assert name in found
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Plan discussed. Mr. Floor was counseled.", "Floor"),  # a clinical word, after a title
+        ("allergies: discussed with dr. r. stone.  the plan", "r. stone"),  # lower case, after "dr."
+        ("Seen with lorna hale, M.D., who agrees.", "lorna hale"),  # lower case, before ", M.D."
+        ("Seen with imke wing, RN, who agrees.", "imke wing"),  # between a name and the credential
+        ("Her brother George Wing visited today.", "George Wing"),  # after a listed given name
+        ("ATTENDING: J. van Berg   MR# 12345", "J. van Berg"),  # after a particle
+        ("Plan as above.\n\nwalsh/rd\n", "rd"),  # a typist's initials that spell a credential
+    ],
+)
+def test_the_safe_list_takes_english_words_where_only_a_name_can_stand(text, name):
+    found = [text[c.begin : c.end] for c in safelist_candidates(text)]
+    assert name in found, found
+
+
+def test_the_safe_list_keeps_the_words_around_a_name():
+    for text in (
+        "Patient returned to the ward, RN aware.",
+        "Tina / triage RN",
+        "and case manager Trish McAllister, RN (pager 4-7821).",
+        "Dr. Hill follows closely; mild mr noted on echo.",
+    ):
+        found = [text[c.begin : c.end] for c in safelist_candidates(text)]
+        assert not {"ward", "triage", "manager", "follows", "noted"} & {
+            w for f in found for w in f.split()
+        }, found
+
+
 def test_the_safe_list_leaves_known_words_and_other_positions_alone():
     text = "Patient: General appearance well. Tiotropium and albuterol continued; plan per cardiology."
     found = [text[c.begin : c.end] for c in safelist_candidates(text)]
@@ -153,3 +183,18 @@ def test_a_lower_case_given_name_that_is_a_word_goes_with_its_surname(text, name
     # drop the first when a lower-case surname on no word list follows it ("mercy" leaked before).
     redacted = phi.deidentify(text).redacted_text
     assert not any(word in redacted.split() for word in name.split()), redacted
+
+
+def test_a_name_found_once_is_found_in_lower_case_lines_too():
+    text = "PATIENT: WRIGHT, IRENE   MRN 0012345\n\nassessment: wright tolerated the procedure.\n"
+    found = [text[e.begin : e.end] for e in phi.detect(text, ("rules",))]
+    assert "wright" in found, found
+
+
+def test_a_clinical_word_that_is_the_patients_name_is_found_capitalised_only():
+    text = "Patient: Ward, Irene   MRN 0012345\n\nHOSPITAL COURSE: Ward was seen by PT. Back to the ward.\n"
+    spans = {(e.begin, e.end) for e in phi.detect(text) if e.type == "NAME"}
+    second = text.index("Ward was")
+    assert (second, second + 4) in spans
+    last = text.rindex("ward")
+    assert not any(b <= last < e for b, e in spans)

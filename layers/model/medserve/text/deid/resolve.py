@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 import medserve.text.deid.lexicon as lex
-from medserve.text.deid.features import tokenise
+from medserve.text.deid.features import safe_words, tokenise
 from medserve.text.deid.model import token_model
 from medserve.text.deid.names import _names
 from medserve.text.deid.recognisers import _dates, _facilities, _places, _structured
@@ -16,6 +16,7 @@ from medserve.text.deid.tokens import _MONTH_WORDS, _WORD, _Token, _tokens
 from medserve.text.deid.types import Entity, _Candidate
 
 SIGNALS = ("rules", "model", "safelist")
+_LISTED_NAMES = frozenset(lex.FIRST_NAMES) | frozenset(lex.SURNAMES)
 
 
 def _candidates(text: str, tokens: list[_Token]) -> Iterator[_Candidate]:
@@ -76,21 +77,28 @@ def _trim(c: _Candidate, text: str) -> _Candidate | None:
 def _propagate(text: str, found: list[_Candidate]) -> Iterator[_Candidate]:
     """A name word or a number found once is the same identifier everywhere in the note."""
     seen: set[tuple[str, str]] = set()
+    titled_only: set[str] = set()  # a clinical word that is this note's name: "Ward" only, never "ward"
+    lower_too: set[str] = set()  # names whose lower-case form is no English word: "smith", "ann"
+    known = safe_words()
     for c in found:
         value = text[c.begin : c.end]
         if c.type == "NAME" and (c.score >= 0.65 or " " in value):
             for word in (w.group() for w in _WORD.finditer(value)):
                 lower = word.lower()
-                if (
-                    len(word) < 3
-                    or lower in lex.NOT_NAME_WORDS
-                    or lower in lex.TITLES
-                    or lower in _MONTH_WORDS
-                ):
+                if len(word) < 3 or lower in lex.TITLES or lower in _MONTH_WORDS:
                     continue
-                if lower in lex.AMBIGUOUS_FIRST_NAMES | lex.AMBIGUOUS_SURNAMES and c.score < 0.85:
+                if lower in lex.NOT_NAME_WORDS:
+                    if c.score >= 0.85 and word.isalpha() and not word.islower():
+                        titled_only.add(word[:1].upper() + word[1:].lower())
+                    continue
+                ambiguous = lower in lex.AMBIGUOUS_FIRST_NAMES | lex.AMBIGUOUS_SURNAMES
+                if ambiguous and c.score < 0.85:
                     continue
                 seen.add(("NAME", word))
+                if lower not in lex.COMMON_WORDS and (
+                    lower not in known or (not ambiguous and lower in _LISTED_NAMES)
+                ):
+                    lower_too.add(word)
         elif c.type in (
             "MRN",
             "HEALTH_PLAN",
@@ -110,8 +118,12 @@ def _propagate(text: str, found: list[_Candidate]) -> Iterator[_Candidate]:
         variants = (
             {value, value.upper(), value[:1].upper() + value[1:].lower()} if type_ == "NAME" else {value}
         )
+        if value in lower_too:
+            variants.add(value.lower())  # a note, or a line of it, typed in lower case
         for variant in variants:
             types.setdefault(variant, type_)
+    for word in titled_only:
+        types.setdefault(word, "NAME")
     if not types:
         return
     pattern = re.compile(

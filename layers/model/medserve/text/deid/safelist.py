@@ -8,6 +8,12 @@ title (``Dr.``, ``Mrs``), before a credential (``, MD``, ``RN``), after a relati
 safe list (:func:`features.safe_words`) is a NAME, whatever its case (``dictated by: pearson``,
 ``HARTLEY,MAUREEN``), and so is a lone initial beside such a word.
 
+Where the position alone says "name", an English word is one too: the first word after a title
+(``Ms. Ward``; in lower case after ``dr.``), lower-case words before ``, credential`` that are no
+everyday or clinical word of the lexicon (``lorna hale, M.D.``), a word between a name word and its
+credential, a capitalised word after a listed given name or a particle (``George Wing``, ``J. van
+Berg``), and a typist's initials after the slash (``walsh/rd``).
+
 The trade (Philter's): recall for precision. An unknown word in a name position is redacted even
 when it is a rare drug or a misspelling; a name that is also a common English word (``Rose``,
 ``Baker``) is left to the rules and the model. The eval reports this signal on its own
@@ -89,6 +95,31 @@ def _unknown(token: Token, known: frozenset[str]) -> bool:
     )
 
 
+_TITLE_WORDS = frozenset(lex.TITLES)
+_GIVEN_NAMES = frozenset(lex.FIRST_NAMES) - frozenset(lex.AMBIGUOUS_FIRST_NAMES)
+# What a capitalised word after a given name is when it is no surname: a place's or an
+# institution's word ("Mary Hospital" is the rules' facility), a title, a weekday.
+_NOT_SURNAMES = (
+    frozenset(lex.TITLES)
+    | frozenset(w for f in lex.FACILITY_SUFFIXES for w in f.lower().split())
+    | frozenset(lex.GENERIC_FACILITY_WORDS)
+    | frozenset(lex.STREET_SUFFIXES)
+    | frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"})
+)
+# Credentials a typist's initials are never taken for ("smith/md" is a signature, "ward/ld" initials).
+_CLINICIAN_CREDENTIALS = frozenset({"md", "do", "rn", "np", "pa", "pt", "ot", "dr", "mr", "ms"})
+
+
+def _typist_initials(text: str, token: Token) -> bool:
+    """The two to four letters after the slash of an author/typist line ("ward/LD")."""
+    return (
+        text[token.begin - 1 : token.begin] == "/"
+        and 2 <= len(token.text) <= 4
+        and token.text.isalpha()
+        and token.text.lower() not in _CLINICIAN_CREDENTIALS
+    )
+
+
 def _titled(token: Token) -> bool:
     """Title case: "Ward" after "Ms." is a name, "manager" before "Trish McAllister, RN" is not."""
     w = token.text
@@ -107,6 +138,8 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
     strong: set[int] = set()  # header "Last, First", before a credential, after a title
     paired: set[int] = set()  # "Last, First" headers: known words in any case ("WARD, ALISON")
     slashed: set[int] = set()  # "name/initials" lines: even everyday words ("at", "mg") are initials
+    after_title: set[int] = set()  # the first whole word after a title
+    before_credential: list[tuple[bool, list[int]]] = []  # after a comma?, the words before, nearest first
 
     def run_from(i: int, limit: int = 4, into: set[int] | None = None) -> None:
         """Tokens i.. on one line, joined by spaces or , . ' -: a name's words."""
@@ -126,7 +159,7 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
 
     # Where a label, a title or a relation word ends (one scan each, not one per token).
     label_ends = {m.end() for m in _LABEL.finditer(text)}
-    title_ends = {m.end() for m in _TITLE.finditer(text)}
+    title_ends = {m.end(): m.group().strip() for m in _TITLE.finditer(text)}
     relation_ends = {m.end() for m in _RELATION.finditer(text)}
     line_start = 0
     lines: dict[int, list[int]] = {}
@@ -136,6 +169,18 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
         labelled = t.begin in label_ends
         if t.begin in title_ends:
             run_from(i, 3, strong)  # "Ms. Ward", "dr. d. reed": after a title, names
+            # The first whole word after a title is the name, even an everyday one ("Ms. Ward"),
+            # or a lower-case one after a title that cannot be an abbreviation ("dr. d. holland";
+            # "mild mr noted": "mr" is mitral regurgitation too, so lower-case needs the stop).
+            title = title_ends[t.begin]
+            k = i
+            while k < n and k - i < 2 and len(tokens[k].text) == 1 and k + 1 in positions:
+                k += 1  # initials first: "dr. d. holland"
+            if k < n and k in positions and k - i < 3:
+                if _titled(tokens[k]) or (
+                    tokens[k].text.islower() and (title.endswith(".") or title.lower() == "dr")
+                ):
+                    after_title.add(k)
         elif labelled or t.begin in relation_ends:
             run_from(i)
         # "Pruitt, Cordell", "HARTLEY,MAUREEN": two words and a comma at the start of a line or label.
@@ -150,6 +195,7 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
         if credential and not _is_credential(t):
             comma = credential.group().startswith(",")
             if comma or credential.group().strip() not in _AMBIGUOUS_CREDENTIALS:
+                before_credential.append((comma, []))
                 k = i
                 while k >= 0 and i - k < 3:
                     if k < i:
@@ -158,6 +204,7 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
                             break
                     positions.add(k)
                     strong.add(k)
+                    before_credential[-1][1].append(k)
                     k -= 1
     for start, members in lines.items():
         end = text.find("\n", start)
@@ -183,7 +230,43 @@ def safelist_candidates(text: str, tokens: list[Token] | None = None) -> Iterato
         or (i in paired and _unknown(tokens[i], _STOP))
         or (i in strong and _titled(tokens[i]) and _unknown(tokens[i], _STOP))
         or (i in slashed and _unknown(tokens[i], frozenset()))
+        or (i in after_title and _unknown(tokens[i], _TITLE_WORDS))
+        or (i in slashed and _typist_initials(text, tokens[i]))
     )
+    # Before ", credential" the words are the name: lower-case words that are no everyday or
+    # clinical word, from the credential back ("madeleine putz, M.D."); and before any credential,
+    # a word between a name word and it ("kayla ward, RN": "ward" is a clinical word too, not here).
+    flagged_now = set(flagged)
+    for comma, run in before_credential:
+        for k in run if comma else ():  # "triage RN", "case manager Trish McAllister, RN": no
+            if not tokens[k].text.islower():
+                break
+            if k not in flagged_now and _unknown(tokens[k], _STOP):
+                flagged.append(k)
+                flagged_now.add(k)
+        names = [j for j, k in enumerate(run) if k in flagged_now]
+        if names and all(tokens[k].text.isalpha() for k in run[: names[-1]]):
+            for k in run[: names[-1]]:
+                if k not in flagged_now and _unknown(tokens[k], _TITLE_WORDS) and len(tokens[k].text) > 2:
+                    flagged.append(k)
+                    flagged_now.add(k)
+    # A capitalised word after a listed given name or a particle, in a name position, is the
+    # surname whatever it means elsewhere: "son Mary Ward", "ATTENDING: Z. van Dam".
+    for k in sorted(positions):
+        if (
+            k == 0
+            or k - 1 not in positions
+            or not _titled(tokens[k])
+            or text[tokens[k - 1].end : tokens[k].begin] != " "
+        ):
+            continue
+        before_word = tokens[k - 1].text
+        given = _titled(tokens[k - 1]) and before_word.lower() in _GIVEN_NAMES
+        particle = before_word in _PARTICLES and before_word != "st"
+        if (given or particle) and _unknown(tokens[k], _NOT_SURNAMES):
+            flagged.append(k)
+            if given:
+                flagged.append(k - 1)
     # Particles before a flagged surname: "van Luyssel", "VAN LEEUWEN", "de la Cruz".
     for i in sorted(flagged, reverse=True):
         k = i - 1
