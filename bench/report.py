@@ -1,9 +1,10 @@
 """``make bench``: every benchmark, then one table of the issue-17 figures (ratios against floors
 and peers measured in the same run, with the absolute numbers).
 
-Runs cold_start.py, tabular_latency.py, imaging_latency.py and text_latency.py as separate
-processes (each prints its own detailed table first) and reads their tables back. On a shared
-or loaded machine the absolute times move; the ratios are the figures to compare.
+Runs cold_start.py, tabular_latency.py, imaging_latency.py, text_latency.py and upload_burst.py
+as separate processes (each prints its own detailed table first) and reads their tables back; adds
+the REPORT figures of the last ``make test-sam`` (build/sam/sam-init.json) when that file exists.
+On a shared or loaded machine the absolute times move; the ratios are the figures to compare.
 
 Run: ``make bench`` or ``python bench/report.py [--quick]`` (--quick: fewer repetitions).
 """
@@ -11,11 +12,13 @@ Run: ``make bench`` or ``python bench/report.py [--quick]`` (--quick: fewer repe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +39,27 @@ def run(script: str, *args: str) -> str:
 
 def rows_of(text: str, pattern: str) -> list[tuple[str, ...]]:
     return [m.groups() for m in re.finditer(pattern, text, re.MULTILINE)]
+
+
+def sam_rows(path: Path) -> list[tuple[str, str, str, str]]:
+    """The last `make test-sam`'s figures per function (scripts/sam/invoke_events.py wrote them):
+    the emulator's Init Duration (its own step: the module import is in Duration) and the
+    median Duration of a fresh container's first invoke (runtime start + init + handler)."""
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    rows = []
+    for function, figures in sorted(data["functions"].items()):
+        median = figures["median"]
+        rows.append(
+            (
+                f"sam local invoke {function}",
+                f"{median['first_invoke_duration_ms']} ms 1st invoke (Init {median['init_ms']})",
+                "-",
+                f"(make test-sam {data['measured_at'][:10]})",
+            )
+        )
+    return rows
 
 
 def main() -> None:
@@ -77,6 +101,22 @@ def main() -> None:
                 "<= 4x, <= 500 ms",
             )
         )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        burst_json = Path(tmp) / "burst.json"
+        run("upload_burst.py", "--images", "200" if quick else "1000", "--json", str(burst_json))
+        burst = json.loads(burst_json.read_text()) if burst_json.exists() else None
+    if burst:
+        b = burst["burst"]
+        table.append(
+            (
+                f"upload burst, {b['images']} PNG",
+                f"{b['images_per_s']} img/s, {b['failures']} failed",
+                f"{burst['ratio_to_floor']:.3f}x floor",
+                "failures 0",
+            )
+        )
+    table += sam_rows(REPO / "build" / "sam" / "sam-init.json")
 
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(

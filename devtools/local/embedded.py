@@ -13,7 +13,11 @@
 4. emulates each function's ``Type: S3`` event: the bucket gets a notification configuration
    (same events, prefix/suffix filter; ``Id`` = ``<LogicalId>-<n>``) to one internal SQS queue,
    and a daemon thread long-polls that queue and invokes the function whose configuration id the
-   record carries, with the S3 event as moto built it (keys URL-encoded, like AWS). moto leaves
+   record carries, with the S3 event as moto built it (keys URL-encoded, like AWS). As Lambda runs
+   asynchronous invokes concurrently, up to as many notifications are delivered at once as the
+   invoker runs a function at once (``PooledInvoker.size`` workers; 1 for the in-process
+   ``Invoker``), and no more are received than can start: a received message never waits out
+   its visibility timeout behind others (it would be delivered twice). moto leaves
    out fields S3 sends: ``object.versionId`` (in versioned buckets) and ``object.sequencer`` are
    put in when moto builds the event, from the object version the PUT created (so two quick
    writes to one key are two events with two versions, as in S3); ``userIdentity``,
@@ -44,6 +48,7 @@ import time
 import traceback
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -338,26 +343,46 @@ class EmbeddedAWS:
         self._poller.start()
 
     def _poll(self) -> None:
-        """Long-poll the notification queue until stop(); deliver each message, then delete it."""
+        """Long-poll the notification queue until stop(); deliver each message (up to
+        ``concurrency`` at once, in a thread pool), then delete it."""
         sqs = self.client("sqs")
-        while not self._stopping.is_set():
+        concurrency = max(1, min(10, int(getattr(self.invoker, "size", 1) or 1)))
+        slots = threading.Semaphore(concurrency)
+
+        def handle(message: dict[str, Any]) -> None:
             try:
-                response = sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=self.poll_seconds
-                )
-            except Exception as e:
-                if self._stopping.is_set():
-                    break  # the server went away under us: we are shutting down
-                _log(f"S3 notifications: receive failed ({type(e).__name__}); retrying")
-                self._stopping.wait(1)
-                continue
-            for message in response.get("Messages", []):
-                try:
-                    self._deliver(json.loads(message["Body"]))
-                except Exception as e:  # a bad message must not stop the thread
-                    _log(f"S3 notifications: undeliverable message ({type(e).__name__})")
+                self._deliver(json.loads(message["Body"]))
+            except Exception as e:  # a bad message must not stop the deliveries
+                _log(f"S3 notifications: undeliverable message ({type(e).__name__})")
+            finally:
                 with contextlib.suppress(Exception):
                     sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+                slots.release()
+
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="medserve-s3-delivery") as pool:
+            while not self._stopping.is_set():
+                if not slots.acquire(timeout=self.poll_seconds):
+                    continue  # every slot busy: receive nothing that could not start now
+                free = 1
+                while free < concurrency and slots.acquire(blocking=False):
+                    free += 1
+                try:
+                    response = sqs.receive_message(
+                        QueueUrl=self._queue_url, MaxNumberOfMessages=free, WaitTimeSeconds=self.poll_seconds
+                    )
+                except Exception as e:
+                    for _ in range(free):
+                        slots.release()
+                    if self._stopping.is_set():
+                        break  # the server went away under us: we are shutting down
+                    _log(f"S3 notifications: receive failed ({type(e).__name__}); retrying")
+                    self._stopping.wait(1)
+                    continue
+                messages = response.get("Messages", [])
+                for _ in range(free - len(messages)):
+                    slots.release()
+                for message in messages:
+                    pool.submit(handle, message)
 
     def _deliver(self, body: dict[str, Any]) -> None:
         """Invoke the functions the records of one S3 notification are for."""

@@ -1,0 +1,34 @@
+"""bench/upload_burst.py with 20 images against the real template's local stack: every upload's
+S3 notification invokes ImagingFunction and every result is written, none an error. No timing
+assertions: how fast is the machine's business; that none is lost or fails in a burst is ours."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+from devtools.local.server import LocalApi
+from devtools.local.template import Template
+from tests.helpers import REPO
+
+
+def load_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "medserve_bench_upload_burst", REPO / "bench" / "upload_burst.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # before exec: its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_burst_of_uploads_all_scored() -> None:
+    burst = load_module()
+    # One worker: one cold start (test_serve covers deliveries to two workers at once).
+    with LocalApi(Template.load(REPO / "template.yaml"), port=0, workers=1) as api:
+        result = burst.run_burst(api, burst.sample_images(), 20, clients=4, stall=60)
+    assert result["images"] == 20
+    assert result["failures"] == 0 and result["dead_letters"] == 0, result
+    assert result["succeeded"] == 20, result  # every result object exists, with one prediction
