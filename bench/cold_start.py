@@ -11,6 +11,21 @@ Floors: a model function's floor is a fresh process that imports numpy + onnxrun
 model's session and runs it once; a function without a model (Jobs, GatewayAudit, Monitor's health
 check) has the floor of a fresh process that imports boto3 and makes one DynamoDB call.
 
+Timing is spawn to the first answer (each child prints ``time.monotonic()``, a clock shared by
+every process of the machine, when it has answered): process teardown, which no caller waits for,
+is not counted, for the handler or the floor.
+
+Two more columns per model function:
+
+- ``+S3 floor``: the model floor plus what any function that resolves its model in an S3 registry
+  and audits before answering cannot avoid: import boto3, build one S3 client, one GetObject (the
+  alias) and one PutObject (the audit record). ``/+S3`` is the handler against it: what our own
+  code (routing, validation, envelope, logging) costs at a cold start.
+- ``snapstart``: SnapStart emulated with ``fork``: one process runs the init phase and
+  ``medserve.snapstart.before_snapshot``, then each measurement forks it (the child's memory is
+  the snapshot), runs ``after_restore`` and answers the first request. Lambda's own restore time
+  (loading the snapshot, typically 100s of ms, not measurable here) comes on top.
+
 Run: ``make bench`` or ``python bench/cold_start.py [--runs N] [--only TabularFunction,...]``.
 """
 
@@ -41,10 +56,23 @@ for i in s.get_inputs():
 s.run(None, feed)
 """
 
+# What resolving the model in an S3 registry and auditing before the answer cost, at the least.
+S3_PART = """
+import os, boto3
+c = boto3.client("s3")
+try:
+    c.get_object(Bucket=os.environ["MODELS_BUCKET"], Key="models/bench/aliases/production.json")
+except c.exceptions.NoSuchKey:
+    pass
+c.put_object(Bucket=os.environ["AUDIT_BUCKET"], Key="bench/floor.json", Body=b"{}")
+"""
+
 AWS_FLOOR = """
 import boto3
 boto3.client("dynamodb").list_tables()
 """
+
+ANSWERED = "\nimport time as _t; print('answered', _t.monotonic())\n"
 
 # What the Lambda runtime does: CodeUri and the layer on sys.path, `import app`, call the handler.
 HANDLER = """
@@ -59,6 +87,34 @@ context = types.SimpleNamespace(function_name={name!r}, function_version="$LATES
     log_stream_name="bench", get_remaining_time_in_millis=lambda: 30000)
 r = app.{function}(event, context)
 assert {check}, str(r)[:300]
+sys.stdout = out
+"""
+
+# SnapStart emulated: init and the before-snapshot hook once, then one fork per restore.
+SNAPSTART = """
+import io, json, os, sys, types
+sys.path[:0] = [{code!r}, {layer!r}]
+out, sys.stdout = sys.stdout, io.StringIO()
+import app
+from medserve import snapstart
+snapstart.before_snapshot()
+event = json.loads({event!r})
+context = types.SimpleNamespace(function_name={name!r}, function_version="1",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:" + {name!r},
+    memory_limit_in_mb="1769", aws_request_id="bench", log_group_name="/aws/lambda/" + {name!r},
+    log_stream_name="bench", get_remaining_time_in_millis=lambda: 30000)
+import time
+for line in sys.stdin:  # one line per restore
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        snapstart.after_restore()
+        r = app.{function}(event, context)
+        ok = {check}
+        out.write(("%f\\n" % ((time.monotonic() - t0) if ok else -1.0)))
+        out.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
 """
 
 
@@ -110,12 +166,41 @@ def cases() -> dict[str, tuple[str, dict[str, Any], str]]:
 
 
 def spawn_seconds(code: str, env: dict[str, str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
+    """Seconds from spawning ``code`` in a fresh interpreter to its answer (not to its exit)."""
+    t0 = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code + ANSWERED], env=env, cwd=cwd, capture_output=True, text=True
+    )
     if done.returncode:
         raise RuntimeError(f"cold-start child failed:\n{done.stderr[-2000:]}")
-    return elapsed
+    answered = [line for line in done.stdout.splitlines() if line.startswith("answered ")]
+    return float(answered[-1].split()[1]) - t0
+
+
+def restore_seconds(code: str, env: dict[str, str], cwd: Path, runs: int) -> list[float]:
+    """Fork-to-answer seconds of ``runs`` emulated SnapStart restores of one init."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    seconds = []
+    for _ in range(runs + 1):  # the first restore warms the file cache, as for the others
+        proc.stdin.write("restore\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line or float(line) < 0:
+            proc.kill()
+            raise RuntimeError(f"restored child failed:\n{proc.communicate()[1][-2000:]}")
+        seconds.append(float(line))
+    proc.stdin.close()
+    proc.wait()
+    return seconds[1:]
 
 
 def measure(runs: int, only: set[str] | None = None) -> list[dict[str, Any]]:
@@ -137,28 +222,43 @@ def measure(runs: int, only: set[str] | None = None) -> list[dict[str, Any]]:
             spec = invoker.spec(name)
             env = {**base, **invoker.environment(name)}
             env.pop("AWS_SAM_LOCAL", None)  # as in Lambda; tracing stays off: no X-Ray daemon here
-            code = HANDLER.format(
-                code=str(spec.code_uri),
-                layer=str(spec.layers[0] if spec.layers else REPO / "layers/model"),
-                event=json.dumps(event),
-                name=name,
-                function=spec.function_name,
-                check=check,
-            )
-            spawn_seconds(floor, env, spec.code_uri)  # warm the OS file cache, as Lambda's is
-            spawn_seconds(code, env, spec.code_uri)
-            floors, firsts = [], []
-            for _ in range(runs):  # alternate: the machine's load hits both alike
-                floors.append(spawn_seconds(floor, env, spec.code_uri))
-                firsts.append(spawn_seconds(code, env, spec.code_uri))
-            rows.append(
-                {
-                    "function": name,
-                    "floor_ms": statistics.median(floors) * 1e3,
-                    "first_ms": statistics.median(firsts) * 1e3,
-                    "ratio": statistics.median(f / g for f, g in zip(firsts, floors, strict=True)),
-                }
-            )
+            fields = {
+                "code": str(spec.code_uri),
+                "layer": str(spec.layers[0] if spec.layers else REPO / "layers/model"),
+                "event": json.dumps(event),
+                "name": name,
+                "function": spec.function_name,
+                "check": check,
+            }
+            code = HANDLER.format(**fields)
+            model = floor is not AWS_FLOOR
+            s3_floor = floor + S3_PART if model else None
+            programs = [floor, code] + ([s3_floor] if s3_floor else [])
+            for program in programs:  # warm the OS file cache, as Lambda's is
+                spawn_seconds(program, env, spec.code_uri)
+            times: dict[str, list[float]] = {"floor": [], "first": [], "s3": []}
+            for _ in range(runs):  # alternate: the machine's load hits every program alike
+                times["floor"].append(spawn_seconds(floor, env, spec.code_uri))
+                times["first"].append(spawn_seconds(code, env, spec.code_uri))
+                if s3_floor:
+                    times["s3"].append(spawn_seconds(s3_floor, env, spec.code_uri))
+            row: dict[str, Any] = {
+                "function": name,
+                "floor_ms": statistics.median(times["floor"]) * 1e3,
+                "first_ms": statistics.median(times["first"]) * 1e3,
+                "ratio": statistics.median(
+                    f / g for f, g in zip(times["first"], times["floor"], strict=True)
+                ),
+            }
+            if s3_floor:
+                row["s3_floor_ms"] = statistics.median(times["s3"]) * 1e3
+                row["ratio_s3"] = statistics.median(
+                    f / g for f, g in zip(times["first"], times["s3"], strict=True)
+                )
+                restores = restore_seconds(SNAPSTART.format(**fields), env, spec.code_uri, runs)
+                row["restore_ms"] = statistics.median(restores) * 1e3
+                row["ratio_restore"] = row["restore_ms"] / row["floor_ms"]
+            rows.append(row)
     return rows
 
 
@@ -169,10 +269,19 @@ def main() -> None:
     args = parser.parse_args()
     only = {n for n in args.only.split(",") if n} or None
     rows = measure(args.runs, only)
-    print(f"Cold start, fresh process to first response (median of {args.runs}, alternating with the floor)")
-    print(f"{'function':<22} {'floor ms':>9} {'first ms':>9} {'ratio':>6}")
+    print(f"Cold start, fresh process to first answer (median of {args.runs}, alternating with the floors)")
+    print(
+        f"{'function':<22} {'floor ms':>9} {'first ms':>9} {'ratio':>6} {'+S3 floor':>10} {'/+S3':>5}"
+        f" {'snapstart ms':>13} {'/floor':>6}"
+    )
     for row in rows:
-        print(f"{row['function']:<22} {row['floor_ms']:9.1f} {row['first_ms']:9.1f} {row['ratio']:6.2f}")
+        line = f"{row['function']:<22} {row['floor_ms']:9.1f} {row['first_ms']:9.1f} {row['ratio']:6.2f}"
+        if "s3_floor_ms" in row:
+            line += (
+                f" {row['s3_floor_ms']:10.1f} {row['ratio_s3']:5.2f}"
+                f" {row['restore_ms']:13.1f} {row['ratio_restore']:6.2f}"
+            )
+        print(line)
 
 
 if __name__ == "__main__":

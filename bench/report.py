@@ -1,10 +1,11 @@
 """``make bench``: every benchmark, then one table of the issue-17 figures (ratios against floors
 and peers measured in the same run, with the absolute numbers).
 
-Runs cold_start.py, tabular_latency.py, imaging_latency.py, text_latency.py and upload_burst.py
-as separate processes (each prints its own detailed table first) and reads their tables back; adds
-the REPORT figures of the last ``make test-sam`` (build/sam/sam-init.json) when that file exists.
-On a shared or loaded machine the absolute times move; the ratios are the figures to compare.
+Runs cold_start.py, tabular_latency.py, imaging_latency.py, text_latency.py, upload_burst.py and
+layer_import.py as separate processes (each prints its own detailed table first) and reads their
+tables back; adds the REPORT figures of the last ``make test-sam`` (build/sam/sam-init.json) when
+that file exists. On a shared or loaded machine the absolute times move; the ratios are the
+figures to compare.
 
 Run: ``make bench`` or ``python bench/report.py [--quick]`` (--quick: fewer repetitions).
 """
@@ -71,10 +72,21 @@ def main() -> None:
     tabular = run("tabular_latency.py", "--repeat", "200" if quick else "1000")
     imaging = run("imaging_latency.py", *(["--repeat", "20"] if quick else []))
     text = run("text_latency.py", "--repeat", "10" if quick else "30")
+    layer = run("layer_import.py", "--runs", "3" if quick else "5")
 
     table: list[tuple[str, str, str, str]] = []  # figure, absolute, ratio, target
-    for name, floor, first, ratio in rows_of(cold, r"^(\w+Function)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$"):
+    cold_row = (
+        r"^(\w+Function)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)(?:\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+))?$"
+    )
+    for name, floor, first, ratio, s3_floor, to_s3, restore, to_restore in rows_of(cold, cold_row):
         table.append((f"cold start {name}", f"{first} ms (floor {floor})", f"{ratio}x floor", "<= 2x"))
+        if s3_floor:
+            table.append(("  vs model + S3 floor", f"floor+S3 {s3_floor} ms", f"{to_s3}x", "(our code)"))
+            table.append(("  SnapStart (fork emulation)", f"{restore} ms", f"{to_restore}x floor", "<= 2x"))
+    for function, sources, bytecode, saved in rows_of(layer, r"^(\w+)\s+(\d+)\s+(\d+)\s+(-?\d+%)$"):
+        table.append(
+            (f"layer import {function}", f"{bytecode} ms (sources {sources})", f"{saved} saved", "-")
+        )
     for records, _, _, handler, _, bare, to_bare, naive, to_naive in rows_of(
         tabular,
         r"^\s+(\d+)\s+(False)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$",

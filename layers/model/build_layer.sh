@@ -211,6 +211,14 @@ else
   log "strip not found (binutils): extension modules keep their symbol tables (layer ~13 MB larger)"
 fi
 
+# flatbuffers and packaging: onnxruntime declares both for its model tools and quantization
+# (deleted above); the inference binding, and nothing else in the layer, imports them.
+if grep -rlE --include='*.py' '^[[:space:]]*(import|from)[[:space:]]+(flatbuffers|packaging)([. ]|$)' . \
+    | grep -vE '^\./(flatbuffers|packaging)/' >/dev/null; then
+  die "a module in the layer imports flatbuffers or packaging: do not delete them (update build_layer.sh)"
+fi
+rm -rf flatbuffers flatbuffers-*.dist-info packaging packaging-*.dist-info
+
 # Provided by the python3.13 Lambda runtime (pulled in here by aws-xray-sdk / powertools).
 rm -rf boto3 boto3-*.dist-info botocore botocore-*.dist-info s3transfer s3transfer-*.dist-info \
   jmespath jmespath-*.dist-info urllib3 urllib3-*.dist-info dateutil python_dateutil-*.dist-info \
@@ -291,7 +299,37 @@ print(f"build_layer: wheel tags OK ({len(wheels)} distributions: py3-none-any or
 PYCHECK
 
 # ---------------------------------------------------------------------------------------------
-# 5. Size (unzipped: what counts against Lambda's 250 MB for function + layers).
+# 5. Bytecode. /opt is read-only in Lambda, so Python cannot cache what it compiles: a layer of
+#    sources is compiled again by every cold start (measured, CPython 3.13, 2-core x86_64:
+#    TabularFunction's `import app` 690 ms from sources, 270 ms from bytecode). Compile with the
+#    runtime's own minor version (a .pyc's magic number is per minor version: 3.13's bytecode for
+#    python3.13) into the legacy location (-b: module.pyc where module.py was, which CPython
+#    imports without a source), then delete the sources: bytecode is about the size of the source,
+#    so the layer stays within its budget instead of carrying both (+12 MB).
+#    Trade-off: a traceback from the layer names file and line but cannot print the source line.
+#    Without a python3.13 here the layer keeps its sources (correct, slower to start) and says so;
+#    MEDSERVE_LAYER_BYTECODE=0 keeps them on purpose (bench/layer_import.py compares the two).
+# ---------------------------------------------------------------------------------------------
+PY313=""
+[[ "${MEDSERVE_LAYER_BYTECODE:-1}" == "0" ]] && log "MEDSERVE_LAYER_BYTECODE=0: the layer keeps its sources"
+for candidate in "${MEDSERVE_PYTHON313:-}" $(command -v python3.13 || true) \
+    $(ls -d "$HOME"/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | sort -r); do
+  if [[ -n "$candidate" ]] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+    PY313="$candidate"; break
+  fi
+done
+if [[ "${MEDSERVE_LAYER_BYTECODE:-1}" == "0" ]]; then
+  :
+elif [[ -n "$PY313" ]]; then
+  "$PY313" -m compileall -q -b -j 0 --invalidation-mode unchecked-hash -s "$TARGET" -p /opt/python "$TARGET" >/dev/null || die "compileall failed ($PY313)"
+  find "$TARGET" -name '*.py' -type f -delete
+  log "bytecode: compiled with $("$PY313" -V 2>&1) (sources removed: Lambda cannot cache bytecode in /opt)"
+else
+  log "WARNING: no python3.13 found (set MEDSERVE_PYTHON313): the layer ships sources, and every cold start compiles them"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 6. Size (unzipped: what counts against Lambda's 250 MB for function + layers).
 # ---------------------------------------------------------------------------------------------
 BYTES="$(du -sb "$TARGET" | cut -f1)"
 MB="$(awk -v b="$BYTES" 'BEGIN { printf "%.1f", b / 1048576 }')"

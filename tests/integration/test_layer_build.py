@@ -93,7 +93,8 @@ def test_trimmed_layer_is_at_most_110_mib(layer):
 
 def test_medserve_package_with_bundled_models(layer):
     python_dir, _ = layer
-    assert (python_dir / "medserve" / "__init__.py").is_file()
+    init = python_dir / "medserve" / "__init__"
+    assert init.with_suffix(".pyc").is_file() or init.with_suffix(".py").is_file()
     assert (python_dir / "medserve" / "bundled").is_dir()
     # Every bundled file (models, cards) is shipped unchanged.
     for src in (PACKAGE_SRC / "bundled").rglob("*"):
@@ -131,6 +132,35 @@ def test_wheels_are_for_python313_manylinux_x86_64(layer):
     ]
     assert any(t.startswith("cp313-cp313-manylinux") for t in tags)
     assert not any("macosx" in t or "win" in t or "aarch64" in t for t in tags)
+
+
+def test_the_layer_ships_python313_bytecode_not_sources(layer):
+    """/opt is read-only in Lambda: a layer of sources is compiled again by every cold start. The
+    build compiles with CPython 3.13 (the runtime's minor version: its magic number) into module.pyc
+    beside each module, names /opt/python in code objects (tracebacks), and drops the sources."""
+    python_dir, proc = layer
+    if "bytecode: compiled" not in proc.stderr:
+        assert _python313() is None, "a python3.13 exists, yet the layer kept its sources"
+        pytest.skip("no local python3.13: the layer ships sources")
+    assert not list(python_dir.rglob("*.py"))
+    python313 = _python313()
+    magic = subprocess.run(
+        [python313, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    compiled = list(python_dir.rglob("*.pyc"))
+    assert len(compiled) > 500  # every module of numpy, pydantic, powertools, pydicom, medserve ...
+    for pyc in compiled:
+        assert pyc.read_bytes()[:4].hex() == magic, pyc
+    code = f"""
+import marshal, sys
+data = open({str(python_dir / "medserve" / "services.pyc")!r}, "rb").read()
+sys.stdout.write(marshal.loads(data[16:]).co_filename)
+"""
+    name = subprocess.run([python313, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert name == "/opt/python/medserve/services.py"
 
 
 def test_size_limit_fails_the_build(tmp_path):

@@ -81,7 +81,9 @@ def get_services() -> Services:
     if _services is None:
         with _lock:
             if _services is None:
-                _services = Services(registry=Registry.from_settings())
+                # One S3 client for the registry, the audit trail and capture (built on first use).
+                services = Services(registry=Registry.from_settings(s3_factory=lambda: services.s3))
+                _services = services
     return _services
 
 

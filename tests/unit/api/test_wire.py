@@ -6,11 +6,13 @@ object metadata."""
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from medserve.errors import InvalidInput
 from medserve.services import Services, set_services
 from medserve.serving.registry import BundledModels, Registry
 from medserve.triggers.s3 import S3Upload
-from medserve.wire import flag_from, invalid_unicode_fields, parse_flag
+from medserve.wire import flag_from, invalid_unicode_fields, json_text_is_encodable, parse_flag
 
 from tests import helpers
 from tests.helpers import REPO, http_event
@@ -191,3 +193,33 @@ def test_invalid_unicode_fields_names_paths_not_values():
     for _ in range(50_000):  # deeper than the stack: the walk is iterative
         deep = [deep]
     assert invalid_unicode_fields(deep) == ["[0]" * 50_000]
+
+
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ('{"a": "plain"}', True),
+        ('{"a": "caf\\u00e9 \u00e9"}', True),  # escaped and raw non-ASCII
+        ('{"a": "\\ud800"}', False),  # a lone high surrogate, escaped
+        ('{"a": "\\uDC00"}', False),  # a lone low surrogate, upper-case escape
+        ('{"\\udbff": 1}', False),  # in a key
+        ('{"a": "\\ud83d\\ude00"}', False),  # a valid pair: not decided here, the walk clears it
+        ('{"a": "' + SURROGATE + '"}', False),  # a surrogate in the text itself
+    ],
+)
+def test_json_text_check_decides_on_the_raw_text(text, clean):
+    assert json_text_is_encodable(text) is clean
+    if clean:
+        assert invalid_unicode_fields(json.loads(text)) == []
+
+
+@given(
+    st.recursive(
+        st.text() | st.integers(), lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=8
+    )
+)
+def test_json_text_check_never_clears_a_document_the_walk_refuses(value):
+    # The raw-text shortcut may only skip the walk where the walk would find nothing.
+    text = json.dumps(value, ensure_ascii=True)
+    if json_text_is_encodable(text):
+        assert invalid_unicode_fields(json.loads(text)) == []

@@ -59,3 +59,26 @@ def test_after_restore_reseeds_the_generators():
     np.random.seed(7)
     snapstart.after_restore()
     assert (random.random(), np.random.random()) != snapshot_state
+
+
+def test_before_snapshot_leaves_the_service_models_loaded_and_no_credentials(bundled_only, monkeypatch):
+    import boto3
+    import botocore.loaders
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a fresh container's default session
+    snapstart.before_snapshot()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    loaded: list[str] = []
+    original = botocore.loaders.JSONFileLoader.load_file
+    monkeypatch.setattr(
+        botocore.loaders.JSONFileLoader,
+        "load_file",
+        lambda self, path: (loaded.append(path), original(self, path))[1],
+    )
+    boto3.client("s3")  # after a restore: what the first request builds
+    boto3.client("dynamodb")
+    assert loaded == []  # every service-model file came from the snapshot's loader cache
+    # The warm-up's placeholder credentials never became the session's.
+    credentials = session.get_credentials()
+    assert credentials is None or credentials.access_key != "snapshot-placeholder"

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from medserve.errors import InvalidInput, MalformedRequest
 from medserve.interop.fhir import Subject
 from medserve.interop.subjects import SUBJECT, SUBJECT_SCHEMA, parse_subject
-from medserve.wire import check_unicode
+from medserve.wire import check_unicode, json_text_is_encodable
 
 
 class _Wire(BaseModel):
@@ -232,7 +232,8 @@ def _json_only(app: Any, next_middleware: Any) -> Any:
     # Powertools validates the FIRST element of a top-level array as the body: the rest vanished.
     if not isinstance(body, dict):
         raise MalformedRequest("the request body must be a JSON object")
-    check_unicode(body)
+    if not json_text_is_encodable(event.decoded_body):
+        check_unicode(body)
     return next_middleware(app)
 
 

@@ -99,16 +99,28 @@ class BundledModels:
 class S3ModelStore:
     """The S3 side of the registry. Every ``ClientError`` becomes an ``UpstreamError``."""
 
-    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        client: S3Client | None = None,
+        *,
+        client_factory: Callable[[], S3Client] | None = None,
+    ) -> None:
+        """``client_factory``: where the container's one S3 client comes from (Services.s3), so a
+        cold start builds one client, not one per user of S3 (each is ~60-80 ms of model loading)."""
         self.bucket = bucket
         self._client = client
+        self._client_factory = client_factory
 
     @property
     def client(self) -> S3Client:
         if self._client is None:
-            import boto3
+            if self._client_factory is not None:
+                self._client = self._client_factory()
+            else:
+                import boto3
 
-            self._client = boto3.client("s3")
+                self._client = boto3.client("s3")
         return self._client
 
     def _get(self, key: str) -> bytes | None:
@@ -225,11 +237,16 @@ class Registry:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, config: Settings | None = None, s3_client: S3Client | None = None) -> Registry:
+    def from_settings(
+        cls,
+        config: Settings | None = None,
+        s3_client: S3Client | None = None,
+        s3_factory: Callable[[], S3Client] | None = None,
+    ) -> Registry:
         config = config or settings()
         bucket = config.models_bucket
         return cls(
-            store=S3ModelStore(bucket, s3_client) if bucket else None,
+            store=S3ModelStore(bucket, s3_client, client_factory=s3_factory) if bucket else None,
             alias=config.model_alias,
             cache_dir=config.model_cache,
         )
