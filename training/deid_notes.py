@@ -22,10 +22,14 @@ Run ``python training/deid_notes.py --split dev --n 3`` to print notes in the co
 from __future__ import annotations
 
 import argparse
+import functools
+import gzip
+import json
 import random
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from faker import Faker
 
@@ -65,6 +69,34 @@ _LOCALES = (
 _FAKERS: dict[str, Faker] = {}
 
 
+_WORD_LIKE_SHARE = 0.3  # training people whose surname (and often given name) is an English word
+_WORD_LIKE_MIN_FREQUENCY = 200  # as the safe list's default: a word the safe list holds
+
+
+@functools.lru_cache(maxsize=1)
+def _english_frequencies() -> dict[str, int]:
+    """pyspellchecker's English word frequencies (the source of the safe list), read once."""
+    import spellchecker
+
+    resources = Path(spellchecker.__file__).resolve().parent / "resources" / "en.json.gz"
+    return json.loads(gzip.decompress(resources.read_bytes()))
+
+
+def _is_word_like(value: str) -> bool:
+    """Every word of the name is a common English word, on none of the lexicon's name lists."""
+    import medserve.text.deid.lexicon as lex
+
+    words = value.lower().replace("-", " ").split()
+    frequencies = _english_frequencies()
+    return all(
+        w.isalpha()
+        and frequencies.get(w, 0) >= _WORD_LIKE_MIN_FREQUENCY
+        and w not in lex.FIRST_NAMES
+        and w not in lex.SURNAMES
+        for w in words
+    )
+
+
 def name_bucket(word: str) -> int:
     """Which split may use a name word (stable across processes, unlike ``hash``)."""
     return zlib.crc32(word.lower().encode()) % 10
@@ -72,7 +104,13 @@ def name_bucket(word: str) -> int:
 
 def _faker(locale: str) -> Faker:
     if locale not in _FAKERS:
-        _FAKERS[locale] = Faker(locale)
+        fake = Faker(locale)
+        for provider in fake.get_providers():
+            # it_IT builds its city list from a set: its order, and so the city a seed draws,
+            # changed with the process's string hashing. Sorted, a note depends on its seed only.
+            if isinstance(getattr(provider, "cities", None), list):
+                provider.cities = sorted(provider.cities)
+        _FAKERS[locale] = fake
     return _FAKERS[locale]
 
 
@@ -134,13 +172,23 @@ class _World:
         return fake
 
     # -- names ---------------------------------------------------------------------------------
-    def _word(self, draw: Callable[[], str]) -> str:
+    def _word(self, draw: Callable[[], str], *, word_like: bool = False) -> str:
+        if word_like:  # a name that is an English word too, else an ordinary draw
+            for _ in range(60):
+                value = draw().strip()
+                if self._usable(value) and _is_word_like(value):
+                    return value
         for _ in range(40):
             value = draw().strip()
-            words = value.replace("-", " ").split()
-            if value and all(name_bucket(w) in _BUCKETS[self.split] for w in words) and value.isprintable():
+            if self._usable(value):
                 return value
         return value
+
+    def _usable(self, value: str) -> bool:
+        words = value.replace("-", " ").split()
+        return (
+            bool(value) and all(name_bucket(w) in _BUCKETS[self.split] for w in words) and value.isprintable()
+        )
 
     def person(self, locale: str | None = None) -> tuple[str, str, str]:
         fake = (
@@ -148,8 +196,12 @@ class _World:
             if locale
             else (self.fake if self.rng.random() < 0.7 else self.faker(self.rng.choice(_LOCALES)))
         )
-        first = self._word(fake.first_name)
-        last = self._word(fake.last_name)
+        # Training notes only (dev and held-out notes stay as they were): more names that are
+        # English words too ("Hope", "Wing"), drawn from faker's lists of the training buckets, so
+        # that the model learns them by their place in the note rather than by the word.
+        word_like = self.split == "train" and self.rng.random() < _WORD_LIKE_SHARE
+        first = self._word(fake.first_name, word_like=word_like and self.rng.random() < 0.6)
+        last = self._word(fake.last_name, word_like=word_like)
         middle = self.rng.choice("ABCDEFGHJKLMNPRSTW")
         return first, last, middle
 

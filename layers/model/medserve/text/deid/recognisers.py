@@ -87,7 +87,7 @@ _PLATE = re.compile(
     r"(?i)\b(?:licen[cs]e\s+plate|plate|tag)\s*(?:#|no\.?|number)?\s*[:#]?\s*"
     r"((?=[A-Z0-9 -]*\d)[A-Z0-9]{1,4}[ -]?[A-Z0-9]{1,5})\b"
 )
-_HASH_ID = re.compile(r"(?<![\w&])#\s?(" + _ID_VALUE + r")(?![A-Za-z0-9])")
+_HASH_ID = re.compile(r"(?<![\w&])#[ \t]?:?[ \t]?(" + _ID_VALUE + r")(?![A-Za-z0-9])")  # "#12", "Job #: 12"
 _LONG_NUMBER = re.compile(r"(?<![\d.,/-])\d{7,}(?![\d.,/]\d|\d)")
 _DASHED_NUMBER = re.compile(r"(?<![\w.,/-])(\d{2,})-(\d{4,})(?![\w-])")
 _ALNUM_ID = re.compile(r"(?<![\w-])(?=[A-Z0-9-]*\d{4})[A-Z]{1,4}-?\d{4,}[A-Z0-9-]*(?![\w-])")
