@@ -26,7 +26,11 @@ Two more columns per model function:
   the snapshot), runs ``after_restore`` and answers the first request. Lambda's own restore time
   (loading the snapshot, typically 100s of ms, not measurable here) comes on top.
 
-Run: ``make bench`` or ``python bench/cold_start.py [--runs N] [--only TabularFunction,...]``.
+``--built-layer build/layer/python`` (after ``make layer``) runs every child as Lambda would:
+python3.13, the built layer (bytecode), boto3 installed for 3.13 as the runtime provides it.
+
+Run: ``make bench`` or ``python bench/cold_start.py [--runs N] [--only TabularFunction,...]
+[--built-layer build/layer/python]``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -77,7 +82,7 @@ ANSWERED = "\nimport time as _t; print('answered', _t.monotonic())\n"
 # What the Lambda runtime does: CodeUri and the layer on sys.path, `import app`, call the handler.
 HANDLER = """
 import io, json, sys, types
-sys.path[:0] = [{code!r}, {layer!r}]
+sys.path[:0] = [{code!r}, {layer!r}, *{extra!r}]
 out, sys.stdout = sys.stdout, io.StringIO()
 import app
 event = json.loads({event!r})
@@ -93,7 +98,7 @@ sys.stdout = out
 # SnapStart emulated: init and the before-snapshot hook once, then one fork per restore.
 SNAPSTART = """
 import io, json, os, sys, types
-sys.path[:0] = [{code!r}, {layer!r}]
+sys.path[:0] = [{code!r}, {layer!r}, *{extra!r}]
 out, sys.stdout = sys.stdout, io.StringIO()
 import app
 from medserve import snapstart
@@ -165,11 +170,22 @@ def cases() -> dict[str, tuple[str, dict[str, Any], str]]:
     }
 
 
+# The interpreter the children run on, and what every program finds first on sys.path: this
+# Python and the layer's sources by default; with --built-layer, python3.13 (-I -B: nothing from
+# this environment, no bytecode written, as on Lambda's read-only /opt), the built layer and boto3.
+PYTHON: list[str] = [sys.executable]
+PATHS: list[str] = []
+
+
+def _program(code: str) -> str:
+    return f"import sys; sys.path[:0] = {PATHS!r}\n" + code if PATHS else code
+
+
 def spawn_seconds(code: str, env: dict[str, str], cwd: Path) -> float:
     """Seconds from spawning ``code`` in a fresh interpreter to its answer (not to its exit)."""
     t0 = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", code + ANSWERED], env=env, cwd=cwd, capture_output=True, text=True
+        [*PYTHON, "-c", _program(code) + ANSWERED], env=env, cwd=cwd, capture_output=True, text=True
     )
     if done.returncode:
         raise RuntimeError(f"cold-start child failed:\n{done.stderr[-2000:]}")
@@ -180,7 +196,7 @@ def spawn_seconds(code: str, env: dict[str, str], cwd: Path) -> float:
 def restore_seconds(code: str, env: dict[str, str], cwd: Path, runs: int) -> list[float]:
     """Fork-to-answer seconds of ``runs`` emulated SnapStart restores of one init."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", code],
+        [*PYTHON, "-c", _program(code)],
         env=env,
         cwd=cwd,
         stdin=subprocess.PIPE,
@@ -201,6 +217,35 @@ def restore_seconds(code: str, env: dict[str, str], cwd: Path, runs: int) -> lis
     proc.stdin.close()
     proc.wait()
     return seconds[1:]
+
+
+def use_built_layer(layer: Path, workdir: Path) -> None:
+    """Children run as on Lambda: python3.13, the built layer (bytecode, as build_layer.sh makes
+    it) and boto3 (which the runtime provides) installed for 3.13 into ``workdir``."""
+    import glob
+
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")), reverse=True)
+    candidates += [c for c in ["/usr/bin/python3.13", "/usr/local/bin/python3.13"] if Path(c).exists()]
+    if not candidates:
+        raise SystemExit("cold_start: --built-layer needs a python3.13")
+    runtime = workdir / "runtime"
+    subprocess.run(
+        [
+            candidates[0],
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--target",
+            str(runtime),
+            "boto3",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    PYTHON[:] = [candidates[0], "-I", "-B"]
+    PATHS[:] = [str(layer), str(runtime)]
 
 
 def measure(runs: int, only: set[str] | None = None) -> list[dict[str, Any]]:
@@ -224,7 +269,8 @@ def measure(runs: int, only: set[str] | None = None) -> list[dict[str, Any]]:
             env.pop("AWS_SAM_LOCAL", None)  # as in Lambda; tracing stays off: no X-Ray daemon here
             fields = {
                 "code": str(spec.code_uri),
-                "layer": str(spec.layers[0] if spec.layers else REPO / "layers/model"),
+                "layer": PATHS[0] if PATHS else str(spec.layers[0] if spec.layers else REPO / "layers/model"),
+                "extra": PATHS[1:],
                 "event": json.dumps(event),
                 "name": name,
                 "function": spec.function_name,
@@ -266,9 +312,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", default="", help="comma-separated function names")
+    parser.add_argument(
+        "--built-layer",
+        type=Path,
+        help="a built layer's python/ directory (make layer: build/layer/python): run on python3.13 from it",
+    )
     args = parser.parse_args()
     only = {n for n in args.only.split(",") if n} or None
-    rows = measure(args.runs, only)
+    with tempfile.TemporaryDirectory() as workdir:
+        if args.built_layer:
+            use_built_layer(args.built_layer.resolve(), Path(workdir))
+            print(f"(children: {PYTHON[0]} on the built layer {args.built_layer})")
+        rows = measure(args.runs, only)
     print(f"Cold start, fresh process to first answer (median of {args.runs}, alternating with the floors)")
     print(
         f"{'function':<22} {'floor ms':>9} {'first ms':>9} {'ratio':>6} {'+S3 floor':>10} {'/+S3':>5}"
