@@ -176,7 +176,9 @@ grep -q 'build_layer.sh' "$WORK/sam-build.log" \
   || grep -qE '^Valid cache found, copying previously built resources for following layers \(.*ModelLayer' "$WORK/sam-build.log" \
   || die "sam build did not build ModelLayer through layers/model/Makefile (see $WORK/sam-build.log)"
 grep -E "layer size:" "$WORK/sam-build.log" >&2 || log "ModelLayer: sam's cache of the previous build_layer.sh build"
-[[ -f "$WORK/build/ModelLayer/python/medserve/__init__.py" ]] || die "sam build produced no ModelLayer/python/medserve"
+# build_layer.sh may ship the package as CPython 3.13 bytecode in place of its sources (__init__.pyc).
+[[ -f "$WORK/build/ModelLayer/python/medserve/__init__.py" || -f "$WORK/build/ModelLayer/python/medserve/__init__.pyc" ]] \
+  || die "sam build produced no ModelLayer/python/medserve"
 
 # ---------------------------------------------------------------------------------------------
 # 5. sam local invoke, every event
