@@ -84,6 +84,17 @@ class OutOfScope(MedserveError):
 
     status, code = 422, "OUT_OF_SCOPE"
 
+    @classmethod
+    def outside_intended_use(cls, subject: str, model: str, reasons: list[dict[str, Any]]) -> OutOfScope:
+        """The refusal of a card's ``intended_use_gate`` (imaging, text): ``subject`` ("the image")
+        is outside model ``model``'s intended use for every reason listed (each a detail whose
+        ``issue`` the message repeats)."""
+        return cls(
+            f"{subject} is outside the intended use of model '{model}': "
+            + "; ".join(r["issue"] for r in reasons),
+            reasons,
+        )
+
 
 class UpstreamError(MedserveError):
     """An AWS dependency (S3, DynamoDB, SageMaker) failed: the one legitimate 5xx family."""

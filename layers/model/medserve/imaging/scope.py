@@ -107,12 +107,6 @@ def scope_reasons(gate: ImagingGate, image: DecodedImage) -> list[dict[str, Any]
 def check_scope(card: ModelCard, image: DecodedImage) -> None:
     """422 OUT_OF_SCOPE when the card's imaging gate refuses ``image``; no gate accepts everything."""
     gate = card.intended_use_gate.imaging if card.intended_use_gate else None
-    if gate is None:
-        return
-    reasons = scope_reasons(gate, image)
+    reasons = scope_reasons(gate, image) if gate is not None else []
     if reasons:
-        raise OutOfScope(
-            f"the image is outside the intended use of model '{card.name}': "
-            + "; ".join(r["issue"] for r in reasons),
-            reasons,
-        )
+        raise OutOfScope.outside_intended_use("the image", card.name, reasons)

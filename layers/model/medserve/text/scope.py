@@ -131,12 +131,6 @@ def scope_reasons(gate: TextGate, text: str) -> list[dict]:
 def check_scope(card: ModelCard, text: str) -> None:
     """422 OUT_OF_SCOPE when the card's text gate refuses ``text``; no gate accepts everything."""
     gate = card.intended_use_gate.text if card.intended_use_gate else None
-    if gate is None:
-        return
-    reasons = scope_reasons(gate, text)
+    reasons = scope_reasons(gate, text) if gate is not None else []
     if reasons:
-        raise OutOfScope(
-            f"the note is outside the intended use of model '{card.name}': "
-            + "; ".join(r["issue"] for r in reasons),
-            reasons,
-        )
+        raise OutOfScope.outside_intended_use("the note", card.name, reasons)
