@@ -484,6 +484,45 @@ def _observation_code(card: ModelCard, default: str) -> dict[str, Any]:
     return code.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {"text": code.text}
 
 
+def _ai_observation(
+    builder: BundleBuilder,
+    prediction: Mapping[str, Any],
+    code: dict[str, Any],
+    subject: Subject | None,
+    *,
+    category: list[dict[str, Any]] | None = None,
+    derived_from: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The Observation of one classification (imaging, text): ``preliminary`` (an AI finding
+    awaits a human), the predicted label as its value with the model's confidence in it, every
+    label's probability as a component, the warnings and an out-of-distribution caution as notes."""
+    label = str(prediction["label"])
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "extension": [_confidence(float(prediction["probabilities"][label]))],
+        "status": "preliminary",
+    }
+    if category is not None:
+        obs["category"] = category
+    obs["code"] = code
+    if subject is not None:
+        obs["subject"] = subject.as_reference()
+    # No effective[x]: when the image was taken or the note written is the input's (its header or
+    # the EHR's), not ours; ``issued`` is when this result was made.
+    obs |= {
+        "issued": builder.now,
+        "device": builder.device_reference(),
+        "valueCodeableConcept": {"text": label},
+    }
+    notes = _notes(prediction) + _ood_note(prediction)
+    if notes:
+        obs["note"] = notes
+    if derived_from is not None:
+        obs["derivedFrom"] = derived_from
+    obs["component"] = _probability_components(prediction)
+    return obs
+
+
 def imaging_bundle(
     builder: BundleBuilder,
     prediction: Mapping[str, Any],
@@ -498,31 +537,15 @@ def imaging_bundle(
     label = str(prediction["label"])
     p_label = float(prediction["probabilities"][label])
     code = _observation_code(card, f"{card.name}: {card.task}")
-    obs: dict[str, Any] = {
-        "resourceType": "Observation",
-        "extension": [_confidence(p_label)],
-        "status": "preliminary",
-        "category": [
-            {"coding": [{"system": _OBSERVATION_CATEGORY, "code": "imaging", "display": "Imaging"}]}
-        ],
-        "code": code,
-    }
-    if subject is not None:
-        obs["subject"] = subject.as_reference()
-    # No effective[x]: when the image was taken or the note written is the input's (its header or
-    # the EHR's), not ours; ``issued`` is when this result was made.
-    obs |= {
-        "issued": builder.now,
-        "device": builder.device_reference(),
-        "valueCodeableConcept": {"text": label},
-    }
-    notes = _notes(prediction) + _ood_note(prediction)
-    if notes:
-        obs["note"] = notes
     study_ref = _study_reference(study) if study else None
-    if study_ref is not None:
-        obs["derivedFrom"] = [study_ref]
-    obs["component"] = _probability_components(prediction)
+    obs = _ai_observation(
+        builder,
+        prediction,
+        code,
+        subject,
+        category=[{"coding": [{"system": _OBSERVATION_CATEGORY, "code": "imaging", "display": "Imaging"}]}],
+        derived_from=[study_ref] if study_ref is not None else None,
+    )
     obs_url = builder.add(obs, "observation")
 
     threshold = prediction.get("decision_threshold")
@@ -572,28 +595,8 @@ def text_bundle(
 ) -> dict[str, Any]:
     """The specialty a note was routed to, as an Observation (``preliminary``: for a human to
     confirm, as the card's intended use says)."""
-    card = builder.card
-    label = str(prediction["label"])
-    obs: dict[str, Any] = {
-        "resourceType": "Observation",
-        "extension": [_confidence(float(prediction["probabilities"][label]))],
-        "status": "preliminary",
-        "code": _observation_code(card, "specialty the clinical note most concerns (routing suggestion)"),
-    }
-    if subject is not None:
-        obs["subject"] = subject.as_reference()
-    # No effective[x]: when the image was taken or the note written is the input's (its header or
-    # the EHR's), not ours; ``issued`` is when this result was made.
-    obs |= {
-        "issued": builder.now,
-        "device": builder.device_reference(),
-        "valueCodeableConcept": {"text": label},
-    }
-    notes = _notes(prediction) + _ood_note(prediction)
-    if notes:
-        obs["note"] = notes
-    obs["component"] = _probability_components(prediction)
-    builder.add(obs, "observation")
+    code = _observation_code(builder.card, "specialty the clinical note most concerns (routing suggestion)")
+    builder.add(_ai_observation(builder, prediction, code, subject), "observation")
     return builder.build()
 
 
