@@ -52,10 +52,12 @@ def sam_rows(path: Path) -> list[tuple[str, str, str, str]]:
     rows = []
     for function, figures in sorted(data["functions"].items()):
         median = figures["median"]
+        if median["first_invoke_duration_ms"] is None:  # no REPORT line: test-sam said so
+            continue
         rows.append(
             (
                 f"sam local invoke {function}",
-                f"{median['first_invoke_duration_ms']} ms 1st invoke (Init {median['init_ms']})",
+                f"{median['first_invoke_duration_ms']:.0f} ms 1st invoke, Init {median['init_ms']}",
                 "-",
                 f"(make test-sam {data['measured_at'][:10]})",
             )
