@@ -125,8 +125,9 @@ def _build_parser() -> argparse.ArgumentParser:
     deid.add_argument(
         "--set",
         default="all",
-        choices=["project", "generated", "external", "all"],
-        help="(a) project corpus, (b) generated held-out notes, (c) external corpus, or all three",
+        choices=["project", "generated", "external", "presidio", "all"],
+        help="(a) project corpus, (b) generated held-out notes, (c) external corpus, "
+        "(d) presidio-evaluator's templates (needs that package), or all",
     )
     deid.add_argument(
         "--signal",

@@ -7,10 +7,12 @@ Corpus formats (:func:`load_corpus`):
   identifiers are marked ``{{TYPE|text}}`` (lines before the first note are a header);
 * JSON Lines: ``{"id", "text", "entities": [{"type", "begin", "end"}], "split"?}`` per line.
 
-The three sets ``medserve eval deid`` reports (``--set``): ``project`` (a: the project's corpus),
-``generated`` (b: notes of ``training/deid_notes.py`` from the held-out seeds, never trained on)
-and ``external`` (c: ``tests/data/deid_external.txt``, hand-written in i2b2-2014 styles, never
-tuned on).
+The sets ``medserve eval deid`` reports (``--set``): ``project`` (a: the project's corpus),
+``generated`` (b: notes of ``training/deid_notes.py`` from the held-out seeds, never trained on),
+``external`` (c: ``tests/data/deid_external.txt``, hand-written in i2b2-2014 styles, never
+tuned on) and ``presidio`` (d: presidio-evaluator's sentence templates and name table, another
+project's generator, never tuned on; only where that package is installed, see
+:func:`presidio_notes`).
 
 Definitions (recall first; a token is a run of letters and digits):
 
@@ -58,6 +60,7 @@ __all__ = [
     "load_set",
     "main_eval",
     "parse_markup",
+    "presidio_notes",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -259,8 +262,9 @@ def evaluate(notes: Iterable[Note], detector: Any = detect) -> Report:
     return report
 
 
-SETS = ("project", "generated", "external")
+SETS = ("project", "generated", "external", "presidio")
 GENERATED_NOTES = 150  # held-out generated notes the evaluation draws (seconds to score)
+PRESIDIO_INSTALL = "pip install --no-deps presidio-evaluator"
 
 
 def _note_generator() -> Any:
@@ -286,9 +290,135 @@ def generated_notes(n: int = GENERATED_NOTES, split: str = "heldout") -> list[No
     ]
 
 
+def presidio_data() -> Path | None:
+    """presidio-evaluator's ``data_generator/raw_data`` if the package is installed (found, never
+    imported: its code needs spacy and presidio-analyzer, which (d) does not)."""
+    spec = importlib.util.find_spec("presidio_evaluator")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    raw = Path(next(iter(spec.submodule_search_locations))) / "data_generator" / "raw_data"
+    return raw if (raw / "templates.txt").is_file() else None
+
+
+# Set (d): presidio-evaluator's sentence templates filled with the people of its FakeNameGenerator
+# table, one US record per sentence (so a name, its address, phone and e-mail belong together).
+# Placeholders -> (identifier type or None for text that is not PHI, the record's value).
+_PRESIDIO_FIELDS: dict[str, tuple[str | None, Any]] = {
+    "person": ("NAME", lambda r: f"{r['GivenName']} {r['Surname']}"),
+    "name": ("NAME", lambda r: f"{r['GivenName']} {r['Surname']}"),
+    "name_male": ("NAME", lambda r: f"{r['GivenName']} {r['Surname']}"),
+    "name_female": ("NAME", lambda r: f"{r['GivenName']} {r['Surname']}"),
+    "first_name": ("NAME", lambda r: r["GivenName"]),
+    "first_name_male": ("NAME", lambda r: r["GivenName"]),
+    "first_name_female": ("NAME", lambda r: r["GivenName"]),
+    "first_name_nonbinary": ("NAME", lambda r: r["GivenName"]),
+    "last_name": ("NAME", lambda r: r["Surname"]),
+    "last_name_male": ("NAME", lambda r: r["Surname"]),
+    "last_name_female": ("NAME", lambda r: r["Surname"]),
+    "prefix": (None, lambda r: r["Title"]),
+    "prefix_male": (None, lambda r: r["Title"]),
+    "prefix_female": (None, lambda r: r["Title"]),
+    "city": ("CITY", lambda r: r["City"]),
+    "street_name": ("ADDRESS", lambda r: r["StreetAddress"].split(" ", 1)[-1]),
+    "building_number": ("ADDRESS", lambda r: r["StreetAddress"].split(" ", 1)[0]),
+    "zipcode": ("ZIP", lambda r: r["ZipCode"]),
+    "postcode": ("ZIP", lambda r: r["ZipCode"]),
+    "state_abbr": (None, lambda r: r["State"]),
+    "country": (None, lambda r: r["CountryFull"]),
+    "phone_number": ("PHONE", lambda r: r["TelephoneNumber"]),
+    "email": ("EMAIL", lambda r: r["EmailAddress"]),
+    "url": ("URL", lambda r: f"www.{r['Domain'].lower()}"),
+    "date_of_birth": ("DATE", lambda r: r["Birthday"]),
+    "date_time": ("DATE", lambda r: r["Birthday"]),
+    "year": (None, lambda r: r["Birthday"].rsplit("/", 1)[-1]),  # a year alone is no identifier
+    "age": (None, lambda r: r["Age"]),  # under 90 in the whole table: not PHI
+    "organization": ("FACILITY", lambda r: r["Company"]),  # an employer
+    "job": (None, lambda r: r["Occupation"]),
+    "ssn": ("SSN", lambda r: r["NationalID"]),
+    "day_of_week": (
+        None,
+        lambda r: ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")[int(r["Number"]) % 5],
+    ),
+}
+_NATIONALITY_FIELDS = {"nationality": "nationality", "nation_woman": "woman", "nation_plural": "plural"}
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+def presidio_notes(copies: int = 2, seed: int = 12) -> list[Note]:
+    """Set (d): every template of presidio-evaluator whose placeholders its own data can fill (not
+    the card numbers, IBANs, IP addresses or licences its table lacks or mangles), ``copies`` times,
+    each with a US record of its table drawn with a fixed seed. Not clinical text: sentences of
+    another generator, with names from another list than faker's."""
+    import csv
+    import random
+
+    from devtools.cli import CliError
+
+    raw = presidio_data()
+    if raw is None:
+        raise CliError(f"set (d) needs presidio-evaluator's data: {PRESIDIO_INSTALL}")
+    with (raw / "FakeNameGenerator.com_3000.csv").open(encoding="utf-8-sig", newline="") as f:
+        records = [r for r in csv.DictReader(f) if r["Country"] == "US" and r["NationalID"]]
+    for r in records:
+        r["ZipCode"] = r["ZipCode"].zfill(5)  # the table went through a spreadsheet: "1331" was "01331"
+    with (raw / "nationalities.csv").open(encoding="utf-8-sig", newline="") as f:
+        nations = list(csv.DictReader(f))
+    templates = [
+        line.strip().replace("\\n", "\n")  # a template's line breaks are written "\n"
+        for line in (raw / "templates.txt").read_text(encoding="utf-8", errors="replace").splitlines()
+        if line.strip()
+    ]
+    rng = random.Random(seed)  # noqa: S311 - which records fill the templates, not a secret
+    notes: list[Note] = []
+    for t, template in enumerate(templates):
+        fields = _PLACEHOLDER.findall(template)
+        if any(f not in _PRESIDIO_FIELDS and f not in _NATIONALITY_FIELDS and f != "address" for f in fields):
+            continue
+        for copy in range(copies if fields else 1):
+            record = rng.choice(records)
+            nation = rng.choice(nations)
+            parts: list[str] = []
+            gold: list[Gold] = []
+            length, position = 0, 0
+            for m in _PLACEHOLDER.finditer(template):
+                parts.append(template[position : m.start()])
+                length += m.start() - position
+                field_name = m.group(1)
+                if field_name == "address":  # street, city, state and ZIP: three identifiers
+                    pieces = [
+                        ("ADDRESS", record["StreetAddress"]),
+                        (None, ", "),
+                        ("CITY", record["City"]),
+                        (None, f", {record['State']} "),
+                        ("ZIP", record["ZipCode"]),
+                    ]
+                    for piece_type, piece in pieces:
+                        if piece_type is not None:
+                            gold.append(Gold(piece_type, length, length + len(piece)))
+                        parts.append(piece)
+                        length += len(piece)
+                    position = m.end()
+                    continue
+                if field_name in _NATIONALITY_FIELDS:
+                    type_, value = None, nation[_NATIONALITY_FIELDS[field_name]].title()
+                else:
+                    type_, draw = _PRESIDIO_FIELDS[field_name]
+                    value = draw(record)
+                if type_ is not None:
+                    gold.append(Gold(type_, length, length + len(value)))
+                parts.append(value)
+                length += len(value)
+                position = m.end()
+            parts.append(template[position:])
+            notes.append(Note(f"presidio-{t}-{copy}", "".join(parts), gold, "external"))
+    return notes
+
+
 def load_set(name: str, split: str | None = None) -> list[Note]:
     if name == "generated":
         return generated_notes(split=split or "heldout")
+    if name == "presidio":
+        return presidio_notes()
     notes = load_corpus(EXTERNAL_CORPUS if name == "external" else DEFAULT_CORPUS)
     return [n for n in notes if n.split == split] if split else notes
 
@@ -309,6 +439,9 @@ def main_eval(args: argparse.Namespace) -> int:
         sets = {path.name: [n for n in load_corpus(path) if not args.split or n.split == args.split]}
     else:
         names = SETS if args.set == "all" else (args.set,)
+        if args.set == "all" and presidio_data() is None:
+            names = tuple(n for n in names if n != "presidio")
+            print(f"medserve eval deid: set (d) skipped, it needs {PRESIDIO_INSTALL}", file=sys.stderr)
         sets = {name: load_set(name, args.split) for name in names}
     signals = [*SIGNALS, "all"] if args.signal == "every" else [args.signal]
     results: dict[str, dict[str, Any]] = {}

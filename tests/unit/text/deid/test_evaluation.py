@@ -224,3 +224,20 @@ def test_generated_notes_do_not_depend_on_the_process_string_hashing():
         for seed in ("1", "2")
     }
     assert len(digests) == 1  # faker's it_IT cities came from a set: (b) changed from run to run
+
+
+def test_the_presidio_set_is_built_from_that_package_s_templates():
+    # (d) is measured, never asserted (no tuning to it): here only that it is what it says it is.
+    from devtools.deid_eval import presidio_data, presidio_notes
+
+    raw = presidio_data()
+    if raw is None:
+        pytest.skip("presidio-evaluator is not installed (pip install --no-deps presidio-evaluator)")
+    notes = presidio_notes()
+    assert len(notes) >= 200 and sum(len(n.gold) for n in notes) >= 400
+    assert len({n.id for n in notes}) == len(notes)
+    for note in notes:
+        assert "{{" not in note.text and "\\n" not in note.text
+        for g in note.gold:
+            value = note.value(g)
+            assert g.type in phi.TYPES and value and value == value.strip()
