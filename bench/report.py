@@ -1,9 +1,9 @@
 """``make bench``: every benchmark, then one table of the issue-17 figures (ratios against floors
 and peers measured in the same run, with the absolute numbers).
 
-Runs cold_start.py, tabular_latency.py, imaging_latency.py, text_latency.py, upload_burst.py and
-layer_import.py as separate processes (each prints its own detailed table first) and reads their
-tables back; adds the REPORT figures of the last ``make test-sam`` (build/sam/sam-init.json) when
+Runs cold_start.py, tabular_latency.py, imaging_latency.py, text_latency.py, upload_burst.py,
+layer_import.py and tabular_batch.py as separate processes (each prints its own detailed table
+first) and reads their tables back; adds the REPORT figures of the last ``make test-sam`` (build/sam/sam-init.json) when
 that file exists. On a shared or loaded machine the absolute times move; the ratios are the
 figures to compare.
 
@@ -75,6 +75,7 @@ def main() -> None:
     imaging = run("imaging_latency.py", *(["--repeat", "20"] if quick else []))
     text = run("text_latency.py", "--repeat", "10" if quick else "30")
     layer = run("layer_import.py", "--runs", "3" if quick else "5")
+    batch = run("tabular_batch.py", "--repeat", "3" if quick else "5")
 
     table: list[tuple[str, str, str, str]] = []  # figure, absolute, ratio, target
     cold_row = (
@@ -131,6 +132,18 @@ def main() -> None:
             )
         )
     table += sam_rows(REPO / "build" / "sam" / "sam-init.json")
+    for fmt, rows, _, _, _, per_s, _, floor_per_s, ratio in rows_of(
+        batch,
+        r"^(CSV|JSONL)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)\s+(\d+)\s+([\d.]+)$",
+    ):
+        table.append(
+            (
+                f"S3 batch, {int(rows):,}-row {fmt}",
+                f"{int(per_s):,} rows/s (floor {int(floor_per_s):,})",
+                f"{ratio}x floor",
+                ">= 0.5x",
+            )
+        )
 
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(
@@ -140,7 +153,7 @@ def main() -> None:
     print(f"{'figure':<38} {'absolute':<30} {'ratio':<16} {'target':<16}")
     for figure, absolute, ratio, target in table:
         print(f"{figure:<38} {absolute:<30} {ratio:<16} {target:<16}")
-    print("layer size: `make layer` prints it (build_layer.sh); S3 batch: see docs/performance.md")
+    print("layer size: `make layer` prints it (build_layer.sh)")
 
 
 if __name__ == "__main__":

@@ -122,6 +122,11 @@ def test_write_and_load_round_trip(tmp_path):
     assert baseline.bin("x", float(values.min()) - 1) == 0
     assert baseline.bin("x", float(values.max()) + 1) == 11
     assert baseline.bin("x", float("nan")) is None and baseline.bin("y", 1.0) is None
+    # the column-at-a-time bins of a batch file are the one-value bins
+    edges = baseline.edges("x")
+    column = np.concatenate([values, edges, [edges[0] - 1, edges[-1] + 1, np.nan, np.inf, -np.inf]])
+    assert baseline.bins("x", column) == [baseline.bin("x", float(v)) for v in column]
+    assert baseline.bins("y", column) == [None] * len(column)
     assert len(baseline.digest) == 16
     with pytest.raises(ValueError):
         constraints_document(baseline.statistics, method="Fancy")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from medserve.errors import OutOfScope
-from medserve.serving.ood import OodScorer
+from medserve.serving.ood import OodScorer, scorer_for
 from medserve.serving.registry import BUNDLED_DIR, Registry
 from medserve.tabular.batch import score_tabular_file
 from medserve.tabular.model import TabularModel, refuse_out_of_scope
@@ -149,6 +149,28 @@ def test_s3_scorer_marks_each_out_of_scope_row(card, record, tmp_path, monkeypat
     assert first["prediction"]["ood"]["in_distribution"] is True
     assert second["error"]["code"] == "OUT_OF_SCOPE" and "prediction" not in second
     assert result["summary"] == {"rows": 2, "succeeded": 1, "failed": 1}
+
+
+def test_the_batch_verdicts_are_the_scorers_verdict(model, held_out):
+    """TabularModel decides the ood blocks of a whole matrix in numpy: each must be exactly what
+    OodScorer.verdict says for that record (edge scores included)."""
+    scorer = scorer_for(model.loaded)
+    threshold = model.card.ood.threshold
+    scores = np.concatenate(
+        [scorer.scores(held_out), [threshold, np.nextafter(threshold, np.inf), 0.0, np.inf, np.nan, 1e-7]]
+    )
+    outside = np.arange(len(scores)) % 5 == 0
+    expected = [scorer.verdict(s, also_outside=bool(o)) for s, o in zip(scores, outside, strict=True)]
+    assert model._verdicts(scores, outside) == expected
+    x = np.vstack([held_out, held_out[:3] * [[3.0] * 30]])
+    per_record = []
+    for row in x:  # the per-record construction the batch one replaced
+        out = (row < model._ood_range[0]) | (row > model._ood_range[1])
+        block = scorer.verdict(scorer.scores(row[None])[0], also_outside=bool(out.any()))
+        if out.any():
+            block["outside_training_range"] = [model.card.feature_names[j] for j in np.flatnonzero(out)]
+        per_record.append(block)
+    assert model.ood(x) == per_record
 
 
 def test_flag_is_the_default_policy(model, card, record):

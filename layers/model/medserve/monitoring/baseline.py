@@ -38,6 +38,7 @@ __all__ = [
     "STATISTICS_FILE",
     "Baseline",
     "bucket_index",
+    "bucket_indices",
     "constraints_document",
     "numerical_feature",
     "statistics_document",
@@ -58,10 +59,14 @@ def bucket_index(edges: Sequence[float] | np.ndarray, value: float) -> int:
     """Which of ``len(edges) + 1`` bins ``value`` falls in: 0 below the first edge (the baseline's
     minimum), ``i`` for bucket ``[edges[i-1], edges[i])`` (the last bucket includes its upper
     edge), ``len(edges)`` above the last edge (the baseline's maximum)."""
+    return int(bucket_indices(edges, np.array([value], dtype=np.float64))[0])
+
+
+def bucket_indices(edges: Sequence[float] | np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`bucket_index` of each of ``values`` at once (for a batch file's column)."""
     edges = np.asarray(edges, dtype=np.float64)
-    if value == edges[-1]:
-        return len(edges) - 1
-    return int(np.searchsorted(edges, value, side="right"))
+    bins = np.searchsorted(edges, values, side="right")
+    return np.where(values == edges[-1], len(edges) - 1, bins)
 
 
 def _edges(values: np.ndarray) -> np.ndarray:
@@ -271,6 +276,16 @@ class Baseline:
         if edges is None or not isinstance(value, int | float) or not math.isfinite(value):
             return None
         return bucket_index(edges, float(value))
+
+    def bins(self, name: str, values: np.ndarray) -> list[int | None]:
+        """:meth:`bin` of each of ``values`` (a float array) at once."""
+        edges = self.edges(name)
+        if edges is None:
+            return [None] * len(values)
+        found: list[int | None] = bucket_indices(edges, values).tolist()
+        for i in np.flatnonzero(~np.isfinite(values)):
+            found[i] = None
+        return found
 
     @property
     def config(self) -> Mapping[str, Any]:

@@ -15,10 +15,15 @@ rest of the file is still scored; only a file that cannot be read at all fails a
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -28,14 +33,16 @@ from medserve.interop.subjects import SUBJECT, parse_subject
 from medserve.monitoring.capture import capture_tabular, inference_id, object_batch_id
 from medserve.observability import Stopwatch
 from medserve.services import get_services
+from medserve.serving.cards import ModelCard
 from medserve.tabular import predict as tabular
-from medserve.tabular.model import scope_issues, validate_record
+from medserve.tabular.model import check_matrix, records_matrix, scope_issues, validate_record
 from medserve.triggers.s3 import S3Upload
 from medserve.wire import flag_from
 
 MAX_ROWS = 100_000
 RECORD_ID = "record_id"
-_CHUNK = 10_000
+_CHUNK = 10_000  # rows scored at once
+_BLOCK = 2_000  # lines parsed at once: a bad cell costs its block a slower read
 # JSON Lines end with \n (or \r\n); str.splitlines() would also split at U+2028, U+0085 and other
 # characters a JSON string may hold unescaped, cutting one valid record into two broken ones.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -54,43 +61,76 @@ def _csv_value(text: str | None) -> Any:
         return text  # reported as "not a number"
 
 
-def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
-    """Rows as dicts, or a string saying why that row could not be parsed at all."""
+def _text(body: bytes) -> str:
     try:
-        text = body.decode("utf-8-sig")
+        return body.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise InvalidInput("the file is not UTF-8 text") from e
-    lower = key.lower()
-    rows: list[dict[str, Any] | str] = []
-    if lower.endswith(".csv"):
-        # newline="": the csv module then reads \r, \n and \r\n line ends, and quoted line breaks.
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        try:
-            if not reader.fieldnames:
-                raise InvalidInput("the CSV file has no header row")
-            for row in reader:
-                if None in row:  # more cells than header names
-                    rows.append("the row has more cells than the header")
-                    continue
-                rows.append({k: (v if k == RECORD_ID else _csv_value(v)) for k, v in row.items()})
+
+
+def _csv_table(text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the non-blank rows of a CSV file, each as its cells (csv.DictReader's reading:
+    blank lines skipped, and a parse error quotes the line of the last row read before it)."""
+    # newline="": the csv module then reads \r, \n and \r\n line ends, and quoted line breaks.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line = 0
+    rows: list[list[str]] = []
+    try:
+        header = next(reader, None)
+        if not header:
+            raise InvalidInput("the CSV file has no header row")
+        line = reader.line_num
+        after_row = True
+        for cells in reader:
+            if after_row:  # DictReader counts a run of blank lines as the line that starts it
+                line = reader.line_num
+            after_row = bool(cells)
+            if cells:
+                rows.append(cells)
                 if len(rows) > MAX_ROWS:
                     break
-        except csv.Error as e:  # e.g. a field over the csv module's limit (128 KiB); not quoted
-            raise InvalidInput(f"the CSV file cannot be parsed (at line {reader.line_num})") from e
-    elif lower.endswith((".jsonl", ".ndjson")):
-        for line in _LINE_BREAK.split(text):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line, parse_constant=_not_json)
-            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
-                rows.append("the line is not valid JSON")
-                continue
-            rows.append(value if isinstance(value, dict) else "the line is not a JSON object")
-            if len(rows) > MAX_ROWS:
-                break
-    else:
-        raise UnsupportedMediaType("tabular uploads must be .csv, .jsonl or .ndjson files")
+    except csv.Error as e:  # e.g. a field over the csv module's limit (128 KiB); not quoted
+        raise InvalidInput(f"the CSV file cannot be parsed (at line {line})") from e
+    return header, rows
+
+
+def _csv_record(header: list[str], cells: list[str]) -> dict[str, Any] | str:
+    """One CSV row as csv.DictReader makes it (absent cells None), values as :func:`_csv_value`
+    reads them, or why it cannot be read at all."""
+    if len(cells) > len(header):
+        return "the row has more cells than the header"
+    record: dict[str, Any] = dict(zip(header, cells, strict=False))
+    for name in header[len(cells) :]:
+        record[name] = None  # reported as missing
+    return {k: (v if k == RECORD_ID else _csv_value(v)) for k, v in record.items()}
+
+
+def _jsonl_rows(text: str) -> list[dict[str, Any] | str]:
+    rows: list[dict[str, Any] | str] = []
+    for line in _LINE_BREAK.split(text):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line, parse_constant=_not_json)
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+            rows.append("the line is not valid JSON")
+            continue
+        rows.append(value if isinstance(value, dict) else "the line is not a JSON object")
+        if len(rows) > MAX_ROWS:
+            break
+    return rows
+
+
+def _is_csv(key: str) -> bool:
+    lower = key.lower()
+    if lower.endswith(".csv"):
+        return True
+    if lower.endswith((".jsonl", ".ndjson")):
+        return False
+    raise UnsupportedMediaType("tabular uploads must be .csv, .jsonl or .ndjson files")
+
+
+def _counted(rows: list[Any]) -> list[Any]:
     if len(rows) > MAX_ROWS:
         raise PayloadTooLarge(f"at most {MAX_ROWS} rows per file")
     if not rows:
@@ -98,11 +138,24 @@ def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
     return rows
 
 
+def parse_rows(key: str, body: bytes) -> list[dict[str, Any] | str]:
+    """Rows as dicts, or a string saying why that row could not be parsed at all."""
+    text = _text(body)
+    if _is_csv(key):
+        header, cells = _csv_table(text)
+        return _counted([_csv_record(header, row) for row in cells])
+    return _counted(_jsonl_rows(text))
+
+
 def row_entries(key: str, body: bytes) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
     """Each row of an uploaded file with the start of its result entry (its number, and its
     ``record_id`` moved from the row into the entry); the row is None when it could not be parsed,
     and its entry then already carries the ``MALFORMED_ROW`` error. Shared by every JSONL/CSV scorer."""
-    for n, row in enumerate(parse_rows(key, body), start=1):
+    return _entries(parse_rows(key, body))
+
+
+def _entries(rows: list[dict[str, Any] | str]) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    for n, row in enumerate(rows, start=1):
         entry: dict[str, Any] = {"row": n}
         if isinstance(row, str):
             entry["error"] = {"code": "MALFORMED_ROW", "message": row, "details": []}
@@ -132,81 +185,257 @@ def _pop_subject(row: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, A
     return []
 
 
+@dataclass
+class _Rows:
+    """A file read for scoring: the result entry of every row, in file order, and for each row that
+    could be parsed (its entry: ``at``) the card's values in one matrix (``read``: whether they
+    could be read as ``validate_record`` reads them; NaN where not), the issues of its ``subject``,
+    and a way to get it as a dict (``record_id`` and ``subject`` moved to the entry) for
+    ``validate_record``, which is asked only about the rows the vectorised checks refuse."""
+
+    entries: list[dict[str, Any]]
+    at: list[int]
+    x: np.ndarray
+    read: np.ndarray
+    subject_issues: list[list[dict[str, Any]]]
+    record: Callable[[int], dict[str, Any]]
+
+
+def _read(card: ModelCard, key: str, body: bytes) -> _Rows:
+    text = _text(body)
+    if _is_csv(key):
+        plain = _plain_csv(card, text)
+        if plain is not None:
+            return plain
+        header, cells = _csv_table(text)
+        return _dict_rows(card, _counted([_csv_record(header, row) for row in cells]))
+    return _dict_rows(card, _counted(_jsonl_rows(text)))
+
+
+def _dict_rows(card: ModelCard, rows: list[dict[str, Any] | str]) -> _Rows:
+    entries: list[dict[str, Any]] = []
+    at: list[int] = []
+    records: list[dict[str, Any]] = []
+    subject_issues: list[list[dict[str, Any]]] = []
+    for entry, row in _entries(rows):
+        entries.append(entry)
+        if row is not None:
+            subject_issues.append(_pop_subject(row, entry))
+            at.append(len(entries) - 1)
+            records.append(row)
+    x, read = records_matrix(card, records)
+    return _Rows(entries, at, x, read, subject_issues, records.__getitem__)
+
+
+def _plain_csv(card: ModelCard, text: str) -> _Rows | None:
+    """A plain CSV file (nothing quoted, one line a row, a header naming each of the card's
+    features once, and at most ``record_id`` and ``subject`` besides) read in bulk: lines split at
+    commas (what the csv module does when nothing is quoted) and the feature columns of blocks of
+    full lines parsed by ``np.loadtxt``. None for any other file: :func:`_csv_table` reads it.
+
+    ``np.loadtxt`` parses a float with CPython's own ``PyOS_string_to_double`` after stripping
+    whitespace, as ``float()`` does, and refuses what ``float()`` may still take (underscores,
+    non-ASCII digits, empty cells): a block it refuses is read line by line with ``float()``, and
+    a line that fails that too goes the per-row way (:func:`_csv_record`, ``validate_record``).
+    """
+    if '"' in text or "\x00" in text:
+        return None
+    text = text.replace("\r\n", "\n")
+    if "\r" in text:  # a lone \r ends a line for the csv module, not for str.split
+        return None
+    lines = text.split("\n")
+    header = lines[0].split(",")
+    names = card.feature_names
+    columns = {name: i for i, name in enumerate(header)}
+    if (
+        not lines[0]
+        or len(columns) != len(header)
+        or not set(names) <= columns.keys()
+        or not columns.keys() <= {*names, RECORD_ID, SUBJECT}
+        or max(map(len, lines)) > csv.field_size_limit()  # the csv module refuses such a field
+    ):
+        return None
+    lines = [line for line in lines[1:] if line]  # the csv module skips blank lines
+    if not lines or len(lines) > MAX_ROWS:
+        return None  # _csv_table and _counted say what is wrong
+    rid, sid = columns.get(RECORD_ID), columns.get(SUBJECT)
+    # The usual line has one cell per header name: found by counting commas, its record_id and
+    # subject cut off the front by one str.split each (C loops: map, itemgetter).
+    full = (
+        np.fromiter(map(str.count, lines, repeat(",")), dtype=np.int64, count=len(lines)) == len(header) - 1
+    )
+    entries: list[dict[str, Any]] = [{"row": n} for n in range(1, len(lines) + 1)]
+    full_at = np.flatnonzero(full).tolist()
+    subject_issues: list[list[dict[str, Any]]] = [[]] * len(lines)  # shared, never mutated
+    cut = max(i for i in (rid, sid, -1) if i is not None) + 1  # the cells before the features
+    if cut:
+        heads = list(map(str.split, map(lines.__getitem__, full_at), repeat(","), repeat(cut)))
+        if rid is not None:
+            for entry, value in zip(
+                map(entries.__getitem__, full_at), map(itemgetter(rid), heads), strict=True
+            ):
+                entry[RECORD_ID] = value
+        if sid is not None:
+            for i, head in zip(full_at, heads, strict=True):
+                subject_issues[i] = _pop_subject({SUBJECT: _csv_value(head[sid])}, entries[i])
+    others: dict[int, dict[str, Any]] = {}  # the other lines, as dicts (by line)
+    malformed = []
+    for i in np.flatnonzero(~full).tolist():
+        record = _csv_record(header, lines[i].split(","))
+        if isinstance(record, str):
+            entries[i]["error"] = {"code": "MALFORMED_ROW", "message": record, "details": []}
+            malformed.append(i)
+            continue
+        if RECORD_ID in record:
+            entries[i][RECORD_ID] = record.pop(RECORD_ID)
+        subject_issues[i] = _pop_subject(record, entries[i])
+        others[i] = record
+
+    x = np.full((len(lines), len(names)), np.nan)
+    read = np.zeros(len(lines), dtype=bool)
+    usecols = [columns[name] for name in names]
+    get = itemgetter(*usecols)
+    for start in range(0, len(full_at), _BLOCK):
+        block = full_at[start : start + _BLOCK]
+        chunk = list(map(lines.__getitem__, block))
+        try:
+            values = np.loadtxt(chunk, delimiter=",", usecols=usecols, comments=None, ndmin=2)
+            if len(values) != len(block):
+                raise ValueError("np.loadtxt skipped a line")
+            x[block] = values
+            read[block] = True
+        except ValueError:
+            for i, line in zip(block, chunk, strict=True):
+                try:
+                    cells = get(line.split(","))
+                    x[i] = [float(v) for v in (cells if isinstance(cells, tuple) else (cells,))]
+                    read[i] = True
+                except ValueError:
+                    pass
+
+    at = list(range(len(lines)))
+    if malformed:  # only the rows that could be parsed are validated and scored
+        keep = np.ones(len(lines), dtype=bool)
+        keep[malformed] = False
+        at = np.flatnonzero(keep).tolist()
+        x, read = x[keep], read[keep]
+        subject_issues = [subject_issues[i] for i in at]
+
+    def record(k: int) -> dict[str, Any]:
+        i = at[k]
+        if i in others:
+            return others[i]
+        row = _csv_record(header, lines[i].split(","))
+        assert isinstance(row, dict)  # a full line
+        row.pop(RECORD_ID, None)
+        row.pop(SUBJECT, None)
+        return row
+
+    return _Rows(entries, at, x, read, subject_issues, record)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Hold CPython's cycle collector while a file's results are built: they are ~5 small
+    containers a row and none of them cyclic (reference counting frees them all), yet each full
+    collection walks the whole growing heap again (on 100,000 rows ~1.5 of ~4 s). It runs again
+    as soon as the file is scored, also when scoring raised."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def score_tabular_file(upload: S3Upload) -> dict[str, Any]:
+    with _no_cycle_collection():
+        return _score_file(upload)
+
+
+def _score_file(upload: S3Upload) -> dict[str, Any]:
     clock = Stopwatch()
     model = tabular.load(upload.metadata.get("model") or None)
     explain = flag_from(upload.metadata, "explain", "x-amz-meta-explain")
+    card = model.card
 
-    results: list[dict[str, Any]] = []
-    valid_rows: list[list[float]] = []
-    valid_at: list[int] = []
-    warnings: list[list[str]] = []
-    for entry, row in row_entries(upload.key, upload.body):
-        if row is not None:
-            subject_issues = _pop_subject(row, entry)
-            values, issues, warns = validate_record(model.card, row)
-            issues = [*subject_issues, *issues]
-            if issues:
-                entry["error"] = {
-                    "code": "INVALID_INPUT",
-                    "message": f"{len(issues)} invalid field(s)",
-                    "details": [i if isinstance(i, dict) else i.as_detail() for i in issues],
-                }
-            else:
-                valid_at.append(len(results))
-                valid_rows.append(values)
-                warnings.append(warns)
-        results.append(entry)
+    rows = _read(card, upload.key, upload.body)
+    results = rows.entries
+    x = rows.x
+    ok, warnings = check_matrix(card, x)
+    ok &= rows.read
+    subject_refused = np.fromiter(map(bool, rows.subject_issues), dtype=bool, count=len(rows.at))
+    # The per-row way, only for the rows the vectorised checks refuse: it names each issue.
+    for k in np.flatnonzero(~ok | subject_refused):
+        issues = rows.subject_issues[k]
+        if not ok[k]:
+            values, record_issues, warns = validate_record(card, rows.record(k))
+            issues = [*issues, *record_issues]
+            x[k], warnings[k] = values, warns
+        ok[k] = not issues
+        if issues:
+            results[rows.at[k]]["error"] = {
+                "code": "INVALID_INPUT",
+                "message": f"{len(issues)} invalid field(s)",
+                "details": [i if isinstance(i, dict) else i.as_detail() for i in issues],
+            }
 
+    valid = np.flatnonzero(ok)
+    valid_x = x[valid]
+    valid_at = [rows.at[k] for k in valid]
     batch = object_batch_id(upload.bucket, upload.key, upload.version_id)
     captured: list[dict[str, Any]] = []  # the predictions answered, and their rows
-    captured_rows: list[list[float]] = []
-    if valid_rows:
-        x = np.asarray(valid_rows, dtype=np.float64)
-        for start in range(0, len(x), _CHUNK):
-            chunk = x[start : start + _CHUNK]
-            scored = tabular.score(model, chunk, warnings[start : start + _CHUNK], explain=explain)
-            out_of_scope = scope_issues(model.card, chunk, [p["ood"] for p in scored.predictions])
-            explanations = scored.explanations or [None] * len(chunk)
-            for offset, (pred, expl) in enumerate(zip(scored.predictions, explanations, strict=True)):
-                entry = results[valid_at[start + offset]]
-                if out_of_scope[offset]:
-                    entry["error"] = {
-                        "code": "OUT_OF_SCOPE",
-                        "message": "the row is outside the model's intended use",
-                        "details": [i.as_detail() for i in out_of_scope[offset]],
-                    }
-                    continue
-                pred.pop("index")
-                # For POST /v1/monitoring/ground-truth: "<batch id>:<row>".
-                entry["inference_id"] = inference_id(batch, entry["row"])
-                entry["prediction"] = pred
-                captured.append(pred)
-                captured_rows.append(valid_rows[start + offset])
-                if expl is not None:
-                    expl.pop("index")
-                    entry["explanation"] = expl
+    captured_rows: list[int] = []
+    captured_ids: list[str] = []
+    for start in range(0, len(valid_x), _CHUNK):
+        chunk = valid_x[start : start + _CHUNK]
+        chunk_warnings = [warnings[k] for k in valid[start : start + _CHUNK]]
+        scored = tabular.score(model, chunk, chunk_warnings, explain=explain)
+        out_of_scope = scope_issues(card, chunk, [p["ood"] for p in scored.predictions])
+        explanations = scored.explanations or [None] * len(chunk)
+        entries = map(results.__getitem__, valid_at[start : start + _CHUNK])
+        for offset, (entry, pred, expl, refused) in enumerate(
+            zip(entries, scored.predictions, explanations, out_of_scope, strict=True)
+        ):
+            if refused:
+                entry["error"] = {
+                    "code": "OUT_OF_SCOPE",
+                    "message": "the row is outside the model's intended use",
+                    "details": [i.as_detail() for i in refused],
+                }
+                continue
+            del pred["index"]
+            # For POST /v1/monitoring/ground-truth: "<batch id>:<row>".
+            entry["inference_id"] = answered = inference_id(batch, entry["row"])
+            entry["prediction"] = pred
+            captured.append(pred)
+            captured_rows.append(start + offset)
+            captured_ids.append(answered)
+            if expl is not None:
+                del expl["index"]
+                entry["explanation"] = expl
 
-    failed = sum(1 for r in results if "error" in r)
+    failed = len(results) - len(captured)
     timing = clock.timing_ms()
     services = get_services()
     capture_tabular(
         services.capture(),
         services.registry,
-        model.card,
+        card,
         route="s3:uploads/tabular/",
         status=200,
         latency_ms=timing["total"],
         request_id=batch,
-        rows=captured_rows,
+        rows=valid_x[captured_rows],
         predictions=captured,
-        ids=[p_id for p_id in (r.get("inference_id") for r in results) if p_id],
+        ids=captured_ids,
     )
     return {
         "model": model.loaded.envelope(),
-        "placement": model.card.placement,
+        "placement": card.placement,
         "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
         "results": results,
         "timing_ms": timing,
-        "intended_use": model.card.intended_use,
+        "intended_use": card.intended_use,
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,8 @@ from medserve.serving.registry import LoadedModel
 from medserve.tabular.shapley import log_odds, shapley
 
 MAX_ISSUES_REPORTED = 100
+_BLOCK = 2_000  # records read at once by records_matrix; a bad one costs its block a slow read
+_NUMBER_TYPES = {float, int}
 
 
 @dataclass(frozen=True)
@@ -88,38 +92,75 @@ def validate_record(
     return values, issues, warnings
 
 
+def records_matrix(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """The records as one (n, n_features) float64 matrix in card order, and per record whether it
+    was read: exactly the card's features, each an int or a float that fits a float. The rows of
+    records not read are NaN; ``validate_record`` names what is wrong with them.
+
+    Blocks of records are read at C speed (``itemgetter``, one type set, one ``np.asarray``); a
+    block holding a record that cannot be read is read again record by record.
+    """
+    names = card.feature_names
+    width = len(names)
+    x = np.full((len(records), width), np.nan)
+    read = np.zeros(len(records), dtype=bool)
+    get = itemgetter(*names) if width > 1 else (lambda record: (record[names[0]],))
+    for start in range(0, len(records), _BLOCK):
+        block = records[start : start + _BLOCK]
+        try:
+            rows = _values(block, get, width)
+            x[start : start + len(block)] = np.asarray(rows, dtype=np.float64)
+            read[start : start + len(block)] = True
+        except (KeyError, TypeError, ValueError, OverflowError):
+            for offset, record in enumerate(block):
+                try:
+                    x[start + offset] = np.asarray(_values([record], get, width), dtype=np.float64)
+                    read[start + offset] = True
+                except (KeyError, TypeError, ValueError, OverflowError):
+                    pass
+    return x, read
+
+
+def _values(block: Sequence[Mapping[str, Any]], get: Any, width: int) -> list[tuple[Any, ...]]:
+    """The card's values of each record, or an error when one holds other keys or non-numbers."""
+    if any(len(record) != width for record in block):
+        raise KeyError("not exactly the card's features")
+    rows = list(map(get, block))  # KeyError: a feature missing (with another key in its place)
+    # float/int only: numpy would happily turn "12.5" or True into numbers.
+    if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
+        raise TypeError("not a number")
+    return rows  # np.asarray raises OverflowError on an int beyond float's range
+
+
+def check_matrix(card: ModelCard, x: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
+    """The per-field checks of ``validate_record`` on a whole matrix at once: per row, whether all
+    its values are finite and inside their ``valid_range`` (a row that is not must go through
+    ``validate_record`` to have its issues named), and the training-range warnings of each row
+    (only meaningful for the rows that passed)."""
+    lo, hi = _bounds(card, "valid_range")
+    with np.errstate(invalid="ignore"):  # NaN compares False: such rows fail, as they should
+        ok = (np.isfinite(x) & (x >= lo) & (x <= hi)).all(axis=1)
+        tlo, thi = _bounds(card, "training_range")
+        outside = (x < tlo) | (x > thi)
+    warnings: list[list[str]] = [[] for _ in range(len(x))]
+    messages = [
+        f"{name} is outside the training range: the model extrapolates" for name in card.feature_names
+    ]
+    for i in np.flatnonzero(outside.any(axis=1)):  # only the rows that have something to say
+        warnings[i] = [messages[j] for j in np.flatnonzero(outside[i])]
+    return ok, warnings
+
+
 def _fast_matrix(card: ModelCard, records: Sequence[Mapping[str, Any]]) -> ValidatedRecords | None:
     """The common case in a few vectorised checks: exactly the card's features, all in range.
 
     Returns None whenever anything is off; ``validate_record`` then finds and names each issue.
     """
-    names = card.feature_names
-    rows = []
-    for record in records:
-        if len(record) != len(names):
-            return None
-        try:
-            row = [record[name] for name in names]
-        except KeyError:
-            return None
-        rows.append(row)
-    # float/int only: numpy would happily turn "12.5" or True into numbers.
-    if not all(type(v) is float or type(v) is int for row in rows for v in row):
+    x, read = records_matrix(card, records)
+    if not read.all():
         return None
-    try:
-        x = np.asarray(rows, dtype=np.float64)
-    except OverflowError:  # an int beyond float's range
-        return None
-    lo, hi = _bounds(card, "valid_range")
-    if not (np.isfinite(x).all() and (x >= lo).all() and (x <= hi).all()):
-        return None
-    tlo, thi = _bounds(card, "training_range")
-    outside = (x < tlo) | (x > thi)
-    warnings = [
-        [f"{names[j]} is outside the training range: the model extrapolates" for j in np.flatnonzero(row)]
-        for row in outside
-    ]
-    return ValidatedRecords(x, warnings)
+    ok, warnings = check_matrix(card, x)
+    return ValidatedRecords(x, warnings) if ok.all() else None
 
 
 def _bounds(card: ModelCard, attr: str) -> tuple[np.ndarray, np.ndarray]:
@@ -218,14 +259,29 @@ class TabularModel:
             return [dict(NOT_CALIBRATED) for _ in range(len(x))]
         scores = self._ood.scores(x)
         outside = (x < self._ood_range[0]) | (x > self._ood_range[1])
+        beyond = outside.any(axis=1)
         names = self.card.feature_names
-        blocks = []
-        for score, row in zip(scores, outside, strict=True):
-            block = self._ood.verdict(score, also_outside=bool(row.any()))
-            if row.any():
-                block["outside_training_range"] = [names[j] for j in np.flatnonzero(row)]
-            blocks.append(block)
+        blocks = self._verdicts(scores, beyond)
+        for i in np.flatnonzero(beyond):  # the feature names only for the records that have any
+            blocks[i]["outside_training_range"] = [names[j] for j in np.flatnonzero(outside[i])]
         return blocks
+
+    def _verdicts(self, scores: np.ndarray, also_outside: np.ndarray) -> list[dict[str, Any]]:
+        """``OodScorer.verdict`` of every record at once: the same rule (in distribution when the
+        score is finite, at most the threshold and no other check puts the record outside; the
+        score rounded to 6 decimals by Python's ``round``), decided in numpy rather than per record
+        (tests/unit/tabular/test_tabular_ood.py holds the two equal)."""
+        assert self._ood is not None
+        spec = self._ood.spec
+        finite = np.isfinite(scores)
+        with np.errstate(invalid="ignore"):
+            inside = (finite & (scores <= spec.threshold) & ~also_outside).tolist()
+        rounded = [round(s, 6) if f else None for s, f in zip(scores.tolist(), finite.tolist(), strict=True)]
+        threshold, method = spec.threshold, spec.method
+        return [
+            {"score": score, "threshold": threshold, "in_distribution": ok, "method": method}
+            for score, ok in zip(rounded, inside, strict=True)
+        ]
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(n, n_labels) class probabilities, one ``session.run``."""
@@ -243,20 +299,27 @@ class TabularModel:
         oods = self.ood(x)
         labels = self.card.outputs.labels
         threshold = self.card.outputs.decision_threshold
-        predictions = []
-        for i, row in enumerate(probs):
-            p = float(row[self._positive])
-            item: dict[str, Any] = {
+        positive, negative = labels[self._positive], labels[1 - self._positive]
+        p = probs[:, self._positive]
+        # Python floats and bools in bulk (tolist): per record, only the dicts are built.
+        predictions = [
+            {
                 "index": i,
-                "label": labels[self._positive] if p >= threshold else labels[1 - self._positive],
-                "probability": p,
-                "probabilities": {label: float(v) for label, v in zip(labels, row, strict=True)},
+                "label": positive if is_positive else negative,
+                "probability": probability,
+                "probabilities": dict(zip(labels, row, strict=True)),
                 "decision_threshold": threshold,
             }
-            if warnings and warnings[i]:
-                item["warnings"] = warnings[i]
-            item["ood"] = oods[i]
-            predictions.append(item)
+            for i, (row, probability, is_positive) in enumerate(
+                zip(probs.tolist(), p.tolist(), (p >= threshold).tolist(), strict=True)
+            )
+        ]
+        if warnings:
+            for item, warns in zip(predictions, warnings, strict=True):
+                if warns:
+                    item["warnings"] = warns
+        for item, ood in zip(predictions, oods, strict=True):
+            item["ood"] = ood
         return predictions
 
     def explain(self, x: np.ndarray) -> list[dict[str, Any]]:

@@ -256,14 +256,20 @@ class S3BatchProcessor:
             )
 
     def _write(self, bucket: str, key: str, body: dict[str, Any]) -> None:
-        document = json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
-        self._put(bucket, key, document, "application/json")
+        self._put(bucket, key, encode_result(body), "application/json")
 
     def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         with aws_errors("the result could not be written"):
             self.services.s3.put_object(
                 Bucket=bucket, Key=key, ContentType=content_type, Body=body, **encryption_args()
             )
+
+
+def encode_result(body: dict[str, Any]) -> bytes:
+    """A result (or error) document as written to ``results/``: compact JSON, no NaN."""
+    # check_circular=False: a result is a tree built for this answer (a 100,000-row file is
+    # ~500,000 containers, each otherwise entered in and removed from a table of ids).
+    return json.dumps(body, allow_nan=False, separators=(",", ":"), check_circular=False).encode()
 
 
 def _source(obj: dict[str, str]) -> dict[str, Any]:
