@@ -3,9 +3,9 @@ and peers measured in the same run, with the absolute numbers).
 
 Runs cold_start.py, tabular_latency.py, imaging_latency.py, text_latency.py, upload_burst.py,
 layer_import.py and tabular_batch.py as separate processes (each prints its own detailed table
-first) and reads their tables back; adds the REPORT figures of the last ``make test-sam`` (build/sam/sam-init.json) when
-that file exists. On a shared or loaded machine the absolute times move; the ratios are the
-figures to compare.
+first) and reads their tables back; adds the REPORT figures of the last ``make test-sam``
+(build/sam/sam-init.json) when that file exists. On a shared or loaded machine the absolute
+times move; the ratios are the figures to compare.
 
 Run: ``make bench`` or ``python bench/report.py [--quick]`` (--quick: fewer repetitions).
 """
