@@ -108,3 +108,21 @@ def test_keys_and_values_stay_out_of_logs(aws, services, tabular_app, lambda_con
     text = emitted()
     assert '"message":"s3 upload scored"' in text and '"status":"succeeded"' in text
     assert "smith" not in text and "4711" not in text and "case-000" not in text and "17.99" not in text
+
+
+def test_an_object_over_the_size_limit_is_refused_unread(
+    aws, services, tabular_app, lambda_context, monkeypatch
+):
+    # The size comes from GetObject's headers (no HeadObject first); the body is never read.
+    from medserve.triggers import s3 as trigger
+
+    monkeypatch.setattr(trigger, "MAX_OBJECT_BYTES", len(CSV) - 1)
+    event = upload(aws, "uploads/tabular/big.csv", CSV)
+    calls: list[str] = []
+    aws["s3"].meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    services.s3_client = aws["s3"]
+    out = tabular_app.lambda_handler(event, lambda_context)
+    read = [c for c in calls if c in ("HeadObject", "GetObject")]
+    assert out["outcomes"][0]["status"] == "failed"
+    assert result(aws, "results/tabular/big.csv.error.json")["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert read == ["GetObject"]

@@ -9,7 +9,7 @@ import binascii
 
 from medserve.aws.s3 import upload_prefix
 from medserve.config import settings
-from medserve.errors import InvalidInput, UpstreamError
+from medserve.errors import InvalidInput, PayloadTooLarge, UpstreamError
 from medserve.imaging.pixels import check_size
 from medserve.imaging.types import MAX_UPLOAD_BYTES
 from medserve.services import get_services
@@ -55,9 +55,14 @@ def image_from_s3(uri: str) -> bytes:
 
     s3 = get_services().s3
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        check_size(int(head.get("ContentLength", 0)), MAX_UPLOAD_BYTES)
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        # One call: the size is in the response's headers before the body is read.
+        response = s3.get_object(Bucket=bucket, Key=key)
+        try:
+            check_size(int(response.get("ContentLength", 0)), MAX_UPLOAD_BYTES)
+        except PayloadTooLarge:
+            response["Body"].close()
+            raise
+        return response["Body"].read()
     except ClientError as e:
         code = str(e.response.get("Error", {}).get("Code", ""))
         if code in {"404", "NoSuchKey", "403", "AccessDenied", "NotFound"}:

@@ -242,10 +242,12 @@ class S3BatchProcessor:
         if obj["version_id"]:
             kwargs["VersionId"] = obj["version_id"]
         with aws_errors("the uploaded object could not be read"):
-            head = self.services.s3.head_object(**kwargs)
-            if head["ContentLength"] > MAX_OBJECT_BYTES:
-                raise PayloadTooLarge(f"uploads are limited to {MAX_OBJECT_BYTES // (1024 * 1024)} MB")
+            # One call: the response's headers give the size before a byte of the body is read
+            # (a HeadObject first cost every upload one more S3 round trip).
             response = self.services.s3.get_object(**kwargs)
+            if response["ContentLength"] > MAX_OBJECT_BYTES:
+                response["Body"].close()
+                raise PayloadTooLarge(f"uploads are limited to {MAX_OBJECT_BYTES // (1024 * 1024)} MB")
             return S3Upload(
                 bucket=obj["bucket"],
                 key=obj["key"],
