@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from medserve.api.responses import json_response, request_id
 from medserve.api.schemas import JSON_BODY, ModelRefOut, error_responses
 from medserve.monitoring.capture import capture_outputs
-from medserve.observability import metrics, record_prediction, tracer
+from medserve.observability import model_dimensions, record_prediction, tracer
 from medserve.recommend.model import RecommendModel
 from medserve.recommend.predict import recommend
 from medserve.recommend.types import parse_query
@@ -129,11 +129,8 @@ _ERRORS = {
 @tracer.capture_method(capture_response=False)  # responses carry patient-derived items
 def recommend_treatment(request: Annotated[RecommendRequest, Body()]):
     started = time.perf_counter()
-    registry = get_services().registry
-    name = request.model or registry.default_name("recommend")
-    model = RecommendModel.load(registry, name)
-    metrics.add_dimension(name="model", value=model.card.name)
-    metrics.add_dimension(name="model_version", value=model.card.version)
+    model = RecommendModel.load(get_services().registry, request.model or None)
+    model_dimensions(model.card.name, model.card.version)
     query = parse_query(
         request.model_dump(exclude={"model"}),
         max_history=model.spec.max_history,

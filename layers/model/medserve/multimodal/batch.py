@@ -9,7 +9,6 @@ file is still answered.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from medserve.errors import InvalidInput, MedserveError, UnsupportedMediaType
@@ -17,8 +16,9 @@ from medserve.imaging.sources import image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES
 from medserve.multimodal.members import prefixed
 from medserve.multimodal.predict import MultimodalQuery, load, predict
+from medserve.observability import Stopwatch
 from medserve.tabular.batch import row_entries
-from medserve.triggers.s3 import S3Upload
+from medserve.triggers.s3 import S3Upload, rows_document
 
 _FIELDS = {"tabular", "image_base64", "image_s3_uri", "text", "explain"}
 
@@ -53,7 +53,7 @@ def _query(row: dict[str, Any]) -> MultimodalQuery:
 
 
 def score_multimodal_file(upload: S3Upload) -> dict[str, Any]:
-    started = time.perf_counter()
+    clock = Stopwatch()
     if not upload.key.lower().endswith((".jsonl", ".ndjson")):
         raise UnsupportedMediaType(
             "multimodal uploads must be .jsonl or .ndjson files (one request per line)"
@@ -72,12 +72,4 @@ def score_multimodal_file(upload: S3Upload) -> dict[str, Any]:
             except MedserveError as e:  # this line only
                 entry["error"] = {"code": e.code, "message": e.message, "details": e.details}
         results.append(entry)
-    failed = sum(1 for r in results if "error" in r)
-    return {
-        "model": model.loaded.envelope(),
-        "placement": model.card.placement,
-        "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
-        "results": results,
-        "timing_ms": {"total": round((time.perf_counter() - started) * 1000, 3)},
-        "intended_use": model.card.intended_use,
-    }
+    return rows_document(model.loaded, results, clock.timing_ms())

@@ -9,27 +9,25 @@ cannot be read at all fails as a whole.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from medserve.errors import MedserveError, UnsupportedMediaType
+from medserve.observability import Stopwatch
 from medserve.recommend.model import RecommendModel
 from medserve.recommend.predict import Plan, plan, recommend_many
 from medserve.recommend.types import parse_query
 from medserve.services import get_services
 from medserve.tabular.batch import row_entries
-from medserve.triggers.s3 import S3Upload
+from medserve.triggers.s3 import S3Upload, rows_document
 
 _CHUNK = 5_000  # patients per ONNX run
 
 
 def score_recommend_file(upload: S3Upload) -> dict[str, Any]:
-    started = time.perf_counter()
+    clock = Stopwatch()
     if not upload.key.lower().endswith((".jsonl", ".ndjson")):
         raise UnsupportedMediaType("recommend uploads must be .jsonl or .ndjson files (one patient per line)")
-    registry = get_services().registry
-    name = upload.metadata.get("model") or registry.default_name("recommend")
-    model = RecommendModel.load(registry, name)
+    model = RecommendModel.load(get_services().registry, upload.metadata.get("model") or None)
     spec = model.spec
 
     results: list[dict[str, Any]] = []
@@ -50,12 +48,4 @@ def score_recommend_file(upload: S3Upload) -> dict[str, Any]:
         for offset, answer in enumerate(answers):
             results[planned_at[start + offset]]["recommendation"] = answer.as_dict()
 
-    failed = sum(1 for r in results if "error" in r)
-    return {
-        "model": model.loaded.envelope(),
-        "placement": model.card.placement,
-        "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
-        "results": results,
-        "timing_ms": {"total": round((time.perf_counter() - started) * 1000, 3)},
-        "intended_use": model.card.intended_use,
-    }
+    return rows_document(model.loaded, results, clock.timing_ms())

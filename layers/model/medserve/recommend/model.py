@@ -138,8 +138,9 @@ class RecommendModel:
     """A loaded recommender: its card, factors and ONNX session."""
 
     @classmethod
-    def load(cls, registry: Registry, name: str) -> RecommendModel:
-        """From the registry (every file sha256-checked); factors cached with the session."""
+    def load(cls, registry: Registry, name: str | None) -> RecommendModel:
+        """From the registry (every file sha256-checked; None: the default recommender); factors
+        cached with the session."""
         loaded = registry.load(name, modality="recommend")
         card = loaded.card
         key = (card.name, card.version, *(a.sha256 for a in card.artifacts()))

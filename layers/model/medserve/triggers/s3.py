@@ -45,6 +45,7 @@ from medserve.interop import batch as fhir_batch
 from medserve.observability import MetricUnit, logger, metrics
 from medserve.security import audit
 from medserve.services import Services, get_services
+from medserve.serving.registry import LoadedModel
 
 MAX_OBJECT_BYTES = 50 * 1024 * 1024
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -74,6 +75,22 @@ class ResultFile:
 
     def __repr__(self) -> str:
         return f"ResultFile(bytes={len(self.body)}, content_type={self.content_type!r})"  # never the body
+
+
+def rows_document(
+    loaded: LoadedModel, results: list[dict[str, Any]], timing_ms: dict[str, float]
+) -> dict[str, Any]:
+    """The result document of a file answered row by row (the JSONL/CSV scorers): the model that
+    ran, how many rows succeeded and failed (an entry with an ``error``), and every row's entry."""
+    failed = sum(1 for r in results if "error" in r)
+    return {
+        "model": loaded.envelope(),
+        "placement": loaded.card.placement,
+        "summary": {"rows": len(results), "succeeded": len(results) - failed, "failed": failed},
+        "results": results,
+        "timing_ms": timing_ms,
+        "intended_use": loaded.card.intended_use,
+    }
 
 
 ScoreFile = Callable[[S3Upload], "dict[str, Any] | ResultFile"]
