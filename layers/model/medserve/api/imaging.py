@@ -49,7 +49,7 @@ from medserve.errors import (
     UnsupportedMediaType,
 )
 from medserve.imaging.deid import DEID_MODALITY, BurnedInRisk, DeidentifiedDicom, DicomDeidentifier
-from medserve.imaging.model import predict_image
+from medserve.imaging.model import capture_prediction, predict_image
 from medserve.imaging.pixels import check_size
 from medserve.imaging.sources import BASE64_PATTERN, image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
@@ -57,10 +57,8 @@ from medserve.interop import fhir, sr
 from medserve.interop.multipart import MULTIPART_RELATED, join_related, split_related
 from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
 from medserve.interop.subjects import publish_subject, refuse_null
-from medserve.monitoring.capture import capture_outputs
 from medserve.observability import Stopwatch, record_prediction, tracer
 from medserve.security.audit import MODEL_HEADER
-from medserve.services import get_services
 from medserve.wire import check_unicode, flag_from
 
 __all__ = ["BURNED_IN_HEADER", "ImagingPredictRequest", "router"]
@@ -212,19 +210,7 @@ def imaging_predict(
     is_dicom = data[128:132] == b"DICM"
     answer_as = negotiated(router, OFFERS if is_dicom else (JSON, FHIR_JSON))
     body = predict_image(data, model=model, explain=explain, max_bytes=max_bytes)
-    services = get_services()
-    card, _ = services.registry.resolve(body["model"]["name"], modality="imaging")
-    # Outputs and the OOD score only: no pixel, header or file name (medserve.monitoring.capture).
-    capture_outputs(
-        services.capture(),
-        services.registry,
-        card,
-        route="POST /v1/imaging/predict",
-        status=200,
-        latency_ms=body["timing_ms"]["total"],
-        request_id=request_id(router),
-        predictions=body["predictions"],
-    )
+    card = capture_prediction(body, route="POST /v1/imaging/predict", request_id=request_id(router))
     if answer_as == JSON:
         return json_response(200, {"request_id": request_id(router), **body})
     prediction = body["predictions"][0]

@@ -20,9 +20,9 @@ from typing import Any
 
 from medserve.errors import InvalidInput
 from medserve.imaging.deid import deidentify_dicom
-from medserve.imaging.model import predict_image
+from medserve.imaging.model import capture_prediction, predict_image
 from medserve.imaging.types import MAX_UPLOAD_BYTES
-from medserve.monitoring.capture import capture_outputs, inference_id, object_batch_id
+from medserve.monitoring.capture import inference_id, object_batch_id
 from medserve.services import get_services
 from medserve.triggers.jobs import UploadJobs
 from medserve.triggers.s3 import ResultFile, S3Upload
@@ -45,18 +45,7 @@ def score_imaging_upload(upload: S3Upload) -> dict[str, Any]:
     )
     batch = object_batch_id(upload.bucket, upload.key, upload.version_id)
     body["inference_id"] = inference_id(batch, 0)
-    services = get_services()
-    card, _ = services.registry.resolve(body["model"]["name"], modality="imaging")
-    capture_outputs(
-        services.capture(),
-        services.registry,
-        card,
-        route="s3:uploads/imaging/",
-        status=200,
-        latency_ms=body["timing_ms"]["total"],
-        request_id=batch,
-        predictions=body["predictions"],
-    )
+    capture_prediction(body, route="s3:uploads/imaging/", request_id=batch)
     return body
 
 

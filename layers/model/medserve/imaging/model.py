@@ -22,13 +22,14 @@ from medserve.imaging.decode import decode, normalise, to_model_input
 from medserve.imaging.saliency import evaluations_per_image, occlusion, overlay_png
 from medserve.imaging.scope import check_scope
 from medserve.imaging.types import MAX_INLINE_BYTES, DecodedImage, ModelInput
+from medserve.monitoring.capture import capture_outputs
 from medserve.observability import Stopwatch, model_dimensions, record_prediction
 from medserve.services import get_services
 from medserve.serving.cards import ImageSpec, ModelCard
 from medserve.serving.ood import NOT_CALIBRATED, refuse_if_required, scorer_for
 from medserve.serving.registry import LoadedModel
 
-__all__ = ["ImagingModel", "predict_image"]
+__all__ = ["ImagingModel", "capture_prediction", "predict_image"]
 
 
 class ImagingModel:
@@ -196,3 +197,22 @@ def predict_image(
         "intended_use": imaging.card.intended_use,
     }
     return body
+
+
+def capture_prediction(body: dict[str, Any], *, route: str, request_id: str) -> ModelCard:
+    """Hand a :func:`predict_image` body's outputs and OOD score (never pixels, header or file
+    name) to monitoring's sampled capture, as the route and the S3 scorer both do; the card of the
+    model that answered."""
+    services = get_services()
+    card, _ = services.registry.resolve(body["model"]["name"], modality="imaging")
+    capture_outputs(
+        services.capture(),
+        services.registry,
+        card,
+        route=route,
+        status=200,
+        latency_ms=body["timing_ms"]["total"],
+        request_id=request_id,
+        predictions=body["predictions"],
+    )
+    return card
