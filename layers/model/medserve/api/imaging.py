@@ -36,6 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from medserve.api.responses import fhir_response, json_response, negotiated, negotiation_check, request_id
 from medserve.api.schemas import (
     FHIR_CONTENT,
+    ImageBase64,
+    ImageS3Uri,
     PredictEnvelope,
     error_responses,
     media_type,
@@ -51,7 +53,7 @@ from medserve.errors import (
 from medserve.imaging.deid import DEID_MODALITY, BurnedInRisk, DeidentifiedDicom, DicomDeidentifier
 from medserve.imaging.model import capture_prediction, predict_image
 from medserve.imaging.pixels import check_size
-from medserve.imaging.sources import BASE64_PATTERN, image_from_base64, image_from_s3
+from medserve.imaging.sources import image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES, MEDIA_TYPES
 from medserve.interop import fhir, sr
 from medserve.interop.multipart import MULTIPART_RELATED, join_related, split_related
@@ -103,17 +105,11 @@ class ImagingPredictRequest(BaseModel):
         },
     )
 
-    # The patterns are published, and enforced by the route (422) rather than by pydantic.
-    image_base64: str | None = Field(
-        default=None,
-        description="the PNG, JPEG or DICOM file, base64 (a data: URL prefix is accepted)",
-        json_schema_extra={"pattern": BASE64_PATTERN},
+    image_base64: ImageBase64 = Field(
+        default=None, description="the PNG, JPEG or DICOM file, base64 (a data: URL prefix is accepted)"
     )
-    s3_uri: str | None = Field(
-        default=None,
-        max_length=1100,
-        description="s3://<uploads bucket>/uploads/imaging/<key>: an object already uploaded",
-        json_schema_extra={"pattern": "^s3://[^/]+/uploads/imaging/."},
+    s3_uri: ImageS3Uri = Field(
+        default=None, description="s3://<uploads bucket>/uploads/imaging/<key>: an object already uploaded"
     )
     model: str | None = Field(
         default=None, max_length=64, description="model name; default: the imaging model"

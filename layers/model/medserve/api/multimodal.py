@@ -21,10 +21,10 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import ModelRefOut, error_responses, media_type
+from medserve.api.schemas import ImageBase64, ImageS3Uri, ModelRefOut, error_responses, media_type
 from medserve.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from medserve.imaging.pixels import check_size
-from medserve.imaging.sources import BASE64_PATTERN, image_from_base64, image_from_s3
+from medserve.imaging.sources import image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES
 from medserve.monitoring.capture import capture_outputs
 from medserve.multimodal import predict as multimodal
@@ -53,16 +53,12 @@ class MultimodalPredictRequest(BaseModel):
         description="one record: exactly the tabular member's features (its card), as numbers",
         json_schema_extra={"additionalProperties": {"type": "number"}},
     )
-    image_base64: str | None = Field(
-        default=None,
-        description="a PNG, JPEG or DICOM file, base64 (at most 4.5 MB decoded)",
-        json_schema_extra={"pattern": BASE64_PATTERN},
+    image_base64: ImageBase64 = Field(
+        default=None, description="a PNG, JPEG or DICOM file, base64 (at most 4.5 MB decoded)"
     )
-    image_s3_uri: str | None = Field(
+    image_s3_uri: ImageS3Uri = Field(
         default=None,
-        max_length=1100,
         description="s3://<uploads bucket>/uploads/imaging/<key> (POST /v1/uploads): up to 50 MB",
-        json_schema_extra={"pattern": "^s3://[^/]+/uploads/imaging/."},
     )
     text: str | None = Field(default=None, description="the note (the text member's limits apply)")
     explain: bool = Field(

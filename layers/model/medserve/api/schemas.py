@@ -7,7 +7,7 @@ answers) and :data:`JSON_BODY` (a JSON-body route that refuses any other media t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
     OpenAPIRequestValidationMiddleware,
@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from medserve.errors import InvalidInput, MalformedRequest
+from medserve.imaging.sources import BASE64_PATTERN, UPLOAD_PREFIX
 from medserve.interop.fhir import Subject
 from medserve.interop.subjects import SUBJECT, SUBJECT_SCHEMA, parse_subject
 from medserve.wire import check_unicode, json_text_is_encodable
@@ -83,6 +84,16 @@ class TabularPredictRequest(_Wire):
         )
 
     __str__ = __repr__
+
+
+# The image of a JSON request (imaging and multi-modal routes): the file inline, or an object
+# already under uploads/imaging/ (medserve.imaging.sources reads either). Each route gives its own
+# default and description. The patterns are published, and enforced by the sources (422) rather
+# than by pydantic.
+ImageBase64 = Annotated[str | None, Field(json_schema_extra={"pattern": BASE64_PATTERN})]
+ImageS3Uri = Annotated[
+    str | None, Field(max_length=1100, json_schema_extra={"pattern": f"^s3://[^/]+/{UPLOAD_PREFIX}."})
+]
 
 
 class ModelRefOut(BaseModel):
