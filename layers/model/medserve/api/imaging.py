@@ -25,7 +25,6 @@ the same order, each part with its own risk header. Larger files: ``uploads/imag
 
 import base64
 import binascii
-import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -40,6 +39,7 @@ from medserve.api.schemas import (
     ImageS3Uri,
     PredictEnvelope,
     error_responses,
+    json_object,
     media_type,
     parse_subject,
 )
@@ -61,7 +61,7 @@ from medserve.interop.negotiation import DICOM, FHIR_JSON, JSON
 from medserve.interop.subjects import publish_subject, refuse_null
 from medserve.observability import Stopwatch, record_prediction, tracer
 from medserve.security.audit import MODEL_HEADER
-from medserve.wire import check_unicode, flag_from
+from medserve.wire import flag_from
 
 __all__ = ["BURNED_IN_HEADER", "ImagingPredictRequest", "router"]
 
@@ -360,17 +360,7 @@ def _raw_image(body: str | None, is_base64: bool, *, hint: str = _TOO_BIG_HINT) 
 
 
 def _json_request(body: str | None, is_base64: bool) -> ImagingPredictRequest:
-    if not body:
-        raise MalformedRequest("the request body is empty")
-    try:
-        text = base64.b64decode(body, validate=True).decode("utf-8") if is_base64 else body
-        payload = json.loads(text)
-    # UnicodeDecodeError and JSONDecodeError are ValueErrors; RecursionError: nested too deeply.
-    except (binascii.Error, ValueError, RecursionError) as e:
-        raise MalformedRequest("the request body is not valid JSON") from e
-    if not isinstance(payload, dict):
-        raise MalformedRequest("the request body must be a JSON object")
-    check_unicode(payload)
+    payload = json_object(body, is_base64)
     if isinstance(payload.get("image_base64"), str):
         # Before pydantic copies it around: a huge string is refused on its length alone.
         check_size(len(payload["image_base64"]) * 3 // 4, MAX_INLINE_BYTES, hint=_TOO_BIG_HINT)

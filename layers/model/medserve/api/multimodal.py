@@ -11,9 +11,6 @@ used and timings.
 
 # No `from __future__ import annotations`: powertools reads the route signatures at runtime.
 
-import base64
-import binascii
-import json
 import time
 from typing import Any
 
@@ -21,8 +18,15 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medserve.api.responses import json_response, request_id
-from medserve.api.schemas import ImageBase64, ImageS3Uri, ModelRefOut, error_responses, media_type
-from medserve.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from medserve.api.schemas import (
+    ImageBase64,
+    ImageS3Uri,
+    ModelRefOut,
+    error_responses,
+    json_object,
+    media_type,
+)
+from medserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from medserve.imaging.pixels import check_size
 from medserve.imaging.sources import image_from_base64, image_from_s3
 from medserve.imaging.types import MAX_INLINE_BYTES, MAX_UPLOAD_BYTES
@@ -31,7 +35,6 @@ from medserve.multimodal import predict as multimodal
 from medserve.multimodal.members import prefixed
 from medserve.observability import model_dimensions, record_prediction, tracer
 from medserve.services import get_services
-from medserve.wire import check_unicode
 
 __all__ = ["MAX_REQUEST_BYTES", "MultimodalPredictRequest", "router"]
 
@@ -181,23 +184,14 @@ def multimodal_predict():
 
 
 def _parse(body: str | None, is_base64: bool) -> MultimodalPredictRequest:
-    if not body:
-        raise MalformedRequest("the request body is empty")
-    # The size of what arrived, before anything is decoded or parsed.
-    size = len(body) * 3 // 4 if is_base64 else len(body.encode("utf-8", "surrogatepass"))
+    # The size of what arrived, before anything is decoded or parsed (an empty body: 400 below).
+    size = (len(body) * 3 // 4 if is_base64 else len(body.encode("utf-8", "surrogatepass"))) if body else 0
     if size > MAX_REQUEST_BYTES:
         raise PayloadTooLarge(
             f"the request is {size} bytes; at most {MAX_REQUEST_BYTES} are accepted: send the image "
             "through POST /v1/uploads and give image_s3_uri"
         )
-    try:
-        text = base64.b64decode(body, validate=True).decode("utf-8") if is_base64 else body
-        payload = json.loads(text)
-    except (binascii.Error, ValueError, RecursionError) as e:
-        raise MalformedRequest("the request body is not valid JSON") from e
-    if not isinstance(payload, dict):
-        raise MalformedRequest("the request body must be a JSON object")
-    check_unicode(payload)
+    payload = json_object(body, is_base64)
     if isinstance(payload.get("image_base64"), str):
         with prefixed("image"):
             check_size(len(payload["image_base64"]) * 3 // 4, MAX_INLINE_BYTES, hint="; use image_s3_uri")

@@ -6,6 +6,9 @@ answers) and :data:`JSON_BODY` (a JSON-body route that refuses any other media t
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -52,6 +55,24 @@ def split_subjects(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
     if issues:
         raise InvalidInput("subject is not a FHIR reference or identifier", issues)
     return stripped, subjects
+
+
+def json_object(body: str | None, is_base64: bool) -> dict[str, Any]:
+    """The JSON object of a body a route reads itself (one route, raw or JSON bodies: imaging;
+    a size check before parsing: multi-modal): 400 when empty, not JSON or not an object, 422 for
+    text that is not valid Unicode. The JSON_BODY routes get the same answers from powertools."""
+    if not body:
+        raise MalformedRequest("the request body is empty")
+    try:
+        text = base64.b64decode(body, validate=True).decode("utf-8") if is_base64 else body
+        payload = json.loads(text)
+    # UnicodeDecodeError and JSONDecodeError are ValueErrors; RecursionError: nested too deeply.
+    except (binascii.Error, ValueError, RecursionError) as e:
+        raise MalformedRequest("the request body is not valid JSON") from e
+    if not isinstance(payload, dict):
+        raise MalformedRequest("the request body must be a JSON object")
+    check_unicode(payload)
+    return payload
 
 
 class TabularPredictRequest(_Wire):
