@@ -77,7 +77,9 @@ class OodScorer:
             if self.center is not None and self.scale is not None:
                 v = (v - self.center) / self.scale
             d = v - self.mean
-            squared = np.einsum("ij,jk,ik->i", d, self.precision, d)
+            # d P d^T row by row: one BLAS matmul (einsum's three-operand loop was 8x slower at
+            # 100 x 30, the largest cost of a 100-record tabular request after JSON).
+            squared = np.sum((d @ self.precision) * d, axis=1)
             return np.sqrt(np.maximum(squared, 0.0))
         assert self.centroids is not None
         unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
