@@ -162,6 +162,7 @@ def test_the_batch_verdicts_are_the_scorers_verdict(model, held_out):
     outside = np.arange(len(scores)) % 5 == 0
     expected = [scorer.verdict(s, also_outside=bool(o)) for s, o in zip(scores, outside, strict=True)]
     assert model._verdicts(scores, outside) == expected
+    assert model._verdicts(scores[-6:], outside[-6:]) == expected[-6:]  # few: verdict() itself
     x = np.vstack([held_out, held_out[:3] * [[3.0] * 30]])
     per_record = []
     for row in x:  # the per-record construction the batch one replaced

@@ -24,6 +24,7 @@ from medserve.tabular.shapley import log_odds, shapley
 MAX_ISSUES_REPORTED = 100
 _BLOCK = 2_000  # records read at once by records_matrix; a bad one costs its block a slow read
 _NUMBER_TYPES = {float, int}
+_VECTOR_MIN = 64  # records from which TabularModel decides OOD verdicts in numpy
 
 
 @dataclass(frozen=True)
@@ -143,11 +144,14 @@ def check_matrix(card: ModelCard, x: np.ndarray) -> tuple[np.ndarray, list[list[
         tlo, thi = _bounds(card, "training_range")
         outside = (x < tlo) | (x > thi)
     warnings: list[list[str]] = [[] for _ in range(len(x))]
-    messages = [
-        f"{name} is outside the training range: the model extrapolates" for name in card.feature_names
-    ]
-    for i in np.flatnonzero(outside.any(axis=1)):  # only the rows that have something to say
-        warnings[i] = [messages[j] for j in np.flatnonzero(outside[i])]
+    warned = np.flatnonzero(outside.any(axis=1))  # only the rows that have something to say
+    if len(warned):
+        names = card.feature_names
+        for i in warned:
+            warnings[i] = [
+                f"{names[j]} is outside the training range: the model extrapolates"
+                for j in np.flatnonzero(outside[i])
+            ]
     return ok, warnings
 
 
@@ -272,6 +276,12 @@ class TabularModel:
         score rounded to 6 decimals by Python's ``round``), decided in numpy rather than per record
         (tests/unit/tabular/test_tabular_ood.py holds the two equal)."""
         assert self._ood is not None
+        if len(scores) < _VECTOR_MIN:  # a request's few records: numpy's fixed costs would dominate
+            verdict = self._ood.verdict
+            return [
+                verdict(s, also_outside=o)
+                for s, o in zip(scores.tolist(), also_outside.tolist(), strict=True)
+            ]
         spec = self._ood.spec
         finite = np.isfinite(scores)
         with np.errstate(invalid="ignore"):
