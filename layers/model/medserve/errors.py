@@ -21,6 +21,11 @@ class MedserveError(Exception):
         self.message = message
         self.details = details or []
 
+    def as_error(self) -> dict[str, Any]:
+        """The contract's ``error`` object: ``{code, message, details}`` (the envelope's, a batch
+        row's, an error result's)."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
 
 class MalformedRequest(MedserveError):
     status, code = 400, "MALFORMED_REQUEST"

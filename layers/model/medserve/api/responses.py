@@ -111,7 +111,7 @@ def error_envelope(rid: str, error: MedserveError) -> dict[str, Any]:
     )
     return {
         "request_id": rid,
-        "error": {"code": error.code, "message": error.message, "details": error.details},
+        "error": error.as_error(),
     }
 
 

@@ -89,7 +89,7 @@ def answer(model: EndpointModel, body: bytes, content_type: str) -> tuple[int, d
             raise MalformedRequest("the request body is not valid JSON") from e
         return 200, model.invoke(payload)
     except MedserveError as e:
-        return e.status, {"error": {"code": e.code, "message": e.message, "details": e.details}}
+        return e.status, {"error": e.as_error()}
     except Exception as e:  # never echo a foreign message: it may quote the input
         logger.error("invocation failed", extra={"error_type": type(e).__name__})
         return 500, {"error": {"code": "INTERNAL", "message": "internal error"}}

@@ -70,6 +70,6 @@ def score_multimodal_file(upload: S3Upload) -> dict[str, Any]:
                     "explanations": body["explanations"],
                 }
             except MedserveError as e:  # this line only
-                entry["error"] = {"code": e.code, "message": e.message, "details": e.details}
+                entry["error"] = e.as_error()
         results.append(entry)
     return rows_document(model.loaded, results, clock.timing_ms())

@@ -40,7 +40,7 @@ def score_recommend_file(upload: S3Upload) -> dict[str, Any]:
                 plans.append(plan(model, query))
                 planned_at.append(len(results))
             except MedserveError as e:  # InvalidInput, PayloadTooLarge: this line only
-                entry["error"] = {"code": e.code, "message": e.message, "details": e.details}
+                entry["error"] = e.as_error()
         results.append(entry)
 
     for start in range(0, len(plans), _CHUNK):

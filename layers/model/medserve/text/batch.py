@@ -47,7 +47,7 @@ def score_text_file(upload: S3Upload) -> dict[str, Any]:
         try:
             body["prediction"], _, _ = model.predict(text, max_characters=MAX_S3_CHARACTERS)
         except OutOfScope as e:  # the de-identification stands; only the specialty is refused
-            body["prediction_error"] = {"code": e.code, "message": e.message, "details": e.details}
+            body["prediction_error"] = e.as_error()
         body["intended_use"] = model.card.intended_use
     body["timing_ms"] = clock.timing_ms()
     return body

@@ -196,7 +196,7 @@ class S3BatchProcessor:
             body = {
                 "request_id": request_id,
                 "source": _source(obj),
-                "error": {"code": e.code, "message": e.message, "details": e.details},
+                "error": e.as_error(),
             }
             target = result_key(obj["key"], self.modality, error=True)
             status = "failed"
