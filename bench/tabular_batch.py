@@ -1,7 +1,7 @@
 """S3 batch throughput of TabularFunction: a 100,000-row CSV and JSON Lines file against a bare floor.
 
 Handler: ``medserve.tabular.batch.score_tabular_file`` on an :class:`S3Upload` built in memory, then
-the result document serialised as ``S3BatchProcessor`` writes it (``encode_result``). That is
+the result document serialised as ``S3BatchProcessor`` writes it (``medserve.wire.encode_json``). That is
 the handler's own work: parse, validate every row, score, OOD, the per-row result entries, the
 monitoring capture (written to an in-memory moto bucket, as a real deployment writes it to S3) and
 the result JSON. Not measured: the S3 get/put of the file and result and the idempotency record
@@ -91,7 +91,8 @@ def main() -> None:
     from medserve.services import Services, set_services
     from medserve.serving.registry import Registry
     from medserve.tabular.batch import score_tabular_file
-    from medserve.triggers.s3 import MAX_OBJECT_BYTES, S3Upload, encode_result
+    from medserve.triggers.s3 import MAX_OBJECT_BYTES, S3Upload
+    from medserve.wire import encode_json
     from moto import mock_aws
 
     with mock_aws():
@@ -110,7 +111,7 @@ def main() -> None:
             def run() -> bytes:
                 result = score_tabular_file(S3Upload("bench-uploads", key, "v1", body))
                 summaries[key] = result["summary"]
-                return encode_result(result)
+                return encode_json(result)
 
             return run
 

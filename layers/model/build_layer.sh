@@ -82,12 +82,14 @@ TARGET_FLAGS+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 -
 export PIP_ROOT_USER_ACTION=ignore  # builds run as root in CI/containers; target is not the system
 PIP=("$PY" -m pip --disable-pip-version-check)
 
+# `|| return 1` on each step: called as an `if` condition, where `set -e` does not apply (a
+# requirement missing from the cache once still reported "installed from the wheel cache").
 install_from_cache() {
   "${PIP[@]}" install --quiet --no-index --find-links "$WHEELS" "${TARGET_FLAGS[@]}" \
-    --no-compile --target "$TARGET" -r "$REQUIREMENTS"
+    --no-compile --target "$TARGET" -r "$REQUIREMENTS" || return 1
   if [[ -f "$REQUIREMENTS_NODEPS" ]]; then
     "${PIP[@]}" install --quiet --no-index --find-links "$WHEELS" "${TARGET_FLAGS[@]}" --no-deps \
-      --no-compile --target "$TARGET" -r "$REQUIREMENTS_NODEPS"
+      --no-compile --target "$TARGET" -r "$REQUIREMENTS_NODEPS" || return 1
   fi
 }
 
@@ -218,6 +220,16 @@ if grep -rlE --include='*.py' '^[[:space:]]*(import|from)[[:space:]]+(flatbuffer
   die "a module in the layer imports flatbuffers or packaging: do not delete them (update build_layer.sh)"
 fi
 rm -rf flatbuffers flatbuffers-*.dist-info packaging packaging-*.dist-info
+
+# Packaging metadata: RECORD lists every installed file with its hash, for pip uninstall, and is
+# stale here anyway (the trims above delete files it lists, the bytecode step replaces the
+# sources); METADATA's long description is the project's README. Nothing reads either at run
+# time; METADATA's headers (name, version, requirements) stay, so importlib.metadata still works.
+# Licence files stay, untouched.
+rm -f ./*.dist-info/RECORD
+for metadata in ./*.dist-info/METADATA; do
+  sed -i '/^$/,$d' "$metadata"  # headers end at the first blank line; the description follows
+done
 
 # Provided by the python3.13 Lambda runtime (pulled in here by aws-xray-sdk / powertools).
 rm -rf boto3 boto3-*.dist-info botocore botocore-*.dist-info s3transfer s3transfer-*.dist-info \

@@ -11,7 +11,6 @@ only (an exception's message may quote the input it choked on).
 
 from __future__ import annotations
 
-import json
 import traceback
 from typing import Any
 
@@ -26,6 +25,7 @@ from medserve.errors import InvalidInput, MalformedRequest, MedserveError, Route
 from medserve.interop import fhir
 from medserve.interop.negotiation import FHIR_CONTENT_TYPE, JSON, requested, wants_fhir
 from medserve.observability import MetricUnit, logger, metrics
+from medserve.wire import encode_json
 
 # The routes that negotiate (Accept / _format): their errors follow the caller's choice too.
 NEGOTIATED_ROUTES = frozenset({"/v1/tabular/predict", "/v1/imaging/predict", "/v1/text/predict"})
@@ -47,7 +47,7 @@ def json_response(status: int, body: dict[str, Any]) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, allow_nan=False, separators=(",", ":")),
+        body=encode_json(body).decode(),
     )
 
 
@@ -56,7 +56,7 @@ def fhir_response(status: int, resource: dict[str, Any], headers: dict[str, str]
     return Response(
         status_code=status,
         content_type=FHIR_CONTENT_TYPE,
-        body=json.dumps(resource, allow_nan=False, separators=(",", ":")),
+        body=encode_json(resource).decode(),
         headers=headers,
     )
 
@@ -120,7 +120,7 @@ def error_response(app: APIGatewayHttpResolver, error: MedserveError) -> Respons
     return Response(
         status_code=error.status,
         content_type=content_type,
-        body=json.dumps(body, allow_nan=False, separators=(",", ":")),
+        body=encode_json(body).decode(),
     )
 
 

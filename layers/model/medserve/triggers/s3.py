@@ -22,7 +22,6 @@ policy refuses any PutObject that does not ask for exactly that key. An optional
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.parse
@@ -46,6 +45,7 @@ from medserve.observability import MetricUnit, logger, metrics
 from medserve.security import audit
 from medserve.services import Services, get_services
 from medserve.serving.registry import LoadedModel
+from medserve.wire import encode_json
 
 MAX_OBJECT_BYTES = 50 * 1024 * 1024
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -275,20 +275,13 @@ class S3BatchProcessor:
             )
 
     def _write(self, bucket: str, key: str, body: dict[str, Any]) -> None:
-        self._put(bucket, key, encode_result(body), "application/json")
+        self._put(bucket, key, encode_json(body), "application/json")
 
     def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         with aws_errors("the result could not be written"):
             self.services.s3.put_object(
                 Bucket=bucket, Key=key, ContentType=content_type, Body=body, **encryption_args()
             )
-
-
-def encode_result(body: dict[str, Any]) -> bytes:
-    """A result (or error) document as written to ``results/``: compact JSON, no NaN."""
-    # check_circular=False: a result is a tree built for this answer (a 100,000-row file is
-    # ~500,000 containers, each otherwise entered in and removed from a table of ids).
-    return json.dumps(body, allow_nan=False, separators=(",", ":"), check_circular=False).encode()
 
 
 def _source(obj: dict[str, str]) -> dict[str, Any]:
