@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,3 +47,37 @@ def median_seconds(fn: Callable[[], Any], repeat: int, warmup: int = 20) -> floa
         fn()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
+
+
+def python313() -> str | None:
+    """A working CPython 3.13 (the Lambda runtime's version), if this machine has one."""
+    found = [
+        shutil.which("python3.13"),
+        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13"))),
+    ]
+    for candidate in filter(None, found):
+        probe = [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 13))"]
+        ok = subprocess.run(probe, capture_output=True)  # a pyenv shim without 3.13 active fails
+        if ok.returncode == 0:
+            return candidate
+    return None
+
+
+def runtime_packages(python: str, where: Path) -> Path:
+    """boto3 & co, which the python3.13 Lambda runtime provides (and the layer leaves out)."""
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--target",
+            str(where),
+            "boto3",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return where

@@ -222,29 +222,13 @@ def restore_seconds(code: str, env: dict[str, str], cwd: Path, runs: int) -> lis
 def use_built_layer(layer: Path, workdir: Path) -> None:
     """Children run as on Lambda: python3.13, the built layer (bytecode, as build_layer.sh makes
     it) and boto3 (which the runtime provides) installed for 3.13 into ``workdir``."""
-    import glob
+    from _common import python313, runtime_packages
 
-    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")), reverse=True)
-    candidates += [c for c in ["/usr/bin/python3.13", "/usr/local/bin/python3.13"] if Path(c).exists()]
-    if not candidates:
+    python = python313()
+    if python is None:
         raise SystemExit("cold_start: --built-layer needs a python3.13")
-    runtime = workdir / "runtime"
-    subprocess.run(
-        [
-            candidates[0],
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--target",
-            str(runtime),
-            "boto3",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    PYTHON[:] = [candidates[0], "-I", "-B"]
+    runtime = runtime_packages(python, workdir / "runtime")
+    PYTHON[:] = [python, "-I", "-B"]
     PATHS[:] = [str(layer), str(runtime)]
 
 

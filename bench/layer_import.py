@@ -13,15 +13,16 @@ Run: ``make bench`` or ``python bench/layer_import.py [--runs N]``. Needs a loca
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import python313, runtime_packages
 
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("tabular", "imaging", "text", "recommend", "multimodal", "monitor", "jobs")
@@ -34,19 +35,6 @@ sys.stdout.write(str(time.monotonic() - t0))
 """
 
 
-def python313() -> str | None:
-    found = [
-        shutil.which("python3.13"),
-        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13"))),
-    ]
-    for candidate in filter(None, found):
-        probe = [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 13))"]
-        ok = subprocess.run(probe, capture_output=True)  # a pyenv shim without 3.13 active fails
-        if ok.returncode == 0:
-            return candidate
-    return None
-
-
 def build(out: Path, bytecode: bool) -> Path:
     env = {**os.environ, "MEDSERVE_LAYER_BYTECODE": "1" if bytecode else "0"}
     env.setdefault("MEDSERVE_WHEEL_CACHE", str(REPO / "build" / "wheel-cache"))
@@ -57,26 +45,6 @@ def build(out: Path, bytecode: bool) -> Path:
         capture_output=True,
     )
     return out / "python"
-
-
-def runtime_packages(python: str, where: Path) -> Path:
-    """boto3 & co, which the python3.13 Lambda runtime provides (and the layer leaves out)."""
-    subprocess.run(
-        [
-            python,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--target",
-            str(where),
-            "boto3",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return where
 
 
 def main() -> None:

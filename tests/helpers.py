@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import subprocess
 import sys
@@ -203,3 +204,14 @@ def serve_derived(tmp_path: Path, name: str, **card_updates: Any) -> None:
     derive_model(BUNDLED_DIR / name, tmp_path / "derived" / name, **card_updates)
     registry = Registry(BundledModels(tmp_path / "derived"), cache_dir=tmp_path / "derived-cache")
     set_services(Services(registry=registry))
+
+
+def load_bench(script: str) -> ModuleType:
+    """A bench/ script as a module (bench/ is scripts, not a package), for tests that drive it."""
+    name = f"medserve_bench_{Path(script).stem}"
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # before exec: its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

@@ -4,26 +4,13 @@ thresholds: how fast is this machine's business; that nothing fails under concur
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
-
 from devtools.local.server import LocalApi
 from devtools.local.template import Template
-from tests.helpers import REPO
-
-
-def load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("medserve_bench_load", REPO / "bench" / "load.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # before exec: its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import REPO, load_bench
 
 
 def test_a_short_mixed_load_has_no_errors() -> None:
-    load = load_module()
+    load = load_bench("load.py")
     with LocalApi(Template.load(REPO / "template.yaml"), port=0) as api:
         result = load.run(
             api.url,

@@ -4,28 +4,13 @@ assertions: how fast is the machine's business; that none is lost or fails in a 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
-
 from devtools.local.server import LocalApi
 from devtools.local.template import Template
-from tests.helpers import REPO
-
-
-def load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "medserve_bench_upload_burst", REPO / "bench" / "upload_burst.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # before exec: its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import REPO, load_bench
 
 
 def test_a_burst_of_uploads_all_scored() -> None:
-    burst = load_module()
+    burst = load_bench("upload_burst.py")
     # One worker: one cold start (test_serve covers deliveries to two workers at once).
     with LocalApi(Template.load(REPO / "template.yaml"), port=0, workers=1) as api:
         result = burst.run_burst(api, burst.sample_images(), 20, clients=4, stall=60)
