@@ -126,3 +126,16 @@ def test_an_object_over_the_size_limit_is_refused_unread(
     assert out["outcomes"][0]["status"] == "failed"
     assert result(aws, "results/tabular/big.csv.error.json")["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert read == ["GetObject"]
+
+
+def test_a_record_id_with_a_lone_surrogate_is_echoed_not_a_failure(
+    aws, services, tabular_app, lambda_context
+):
+    # JSON Lines may spell a lone surrogate ("\ud800") in the record_id we echo: the result is
+    # still written (escaped), the file is not retried into the dead-letter queue.
+    first = JSONL.decode().splitlines()[0]
+    row = json.loads(first)
+    line = json.dumps({**row, "record_id": "x"}).replace('"x"', '"id-\\ud800"').encode()
+    out = tabular_app.lambda_handler(upload(aws, "uploads/tabular/odd.jsonl", line + b"\n"), lambda_context)
+    assert out["outcomes"][0]["status"] == "succeeded"
+    assert result(aws, "results/tabular/odd.jsonl.json")["results"][0]["record_id"] == "id-\ud800"

@@ -137,12 +137,11 @@ def encode_json(value: Any) -> bytes:
 
     orjson: ~8x the stdlib's speed on a 100,000-row result (63 vs 525 ms for 37 MB), the same
     float digits (shortest round trip). The stdlib takes what orjson refuses (an integer beyond 64
-    bits, e.g. a caller's ``record_id`` echoed back; a key that is not a string). NaN and infinity
-    are written as ``null`` (no answer holds one: inputs are checked finite, and a non-finite OOD
-    score is reported as ``null`` already)."""
+    bits, e.g. a caller's ``record_id`` echoed back; a key that is not a string; a lone surrogate,
+    which a JSON Lines upload can spell ``\\ud800`` in a ``record_id`` we echo: the stdlib writes it
+    escaped, ASCII only, so it always encodes). NaN and infinity are written as ``null`` (no answer
+    holds one: inputs are checked finite, and a non-finite OOD score is reported as ``null``)."""
     try:
         return orjson.dumps(value, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(
-            value, allow_nan=False, separators=(",", ":"), ensure_ascii=False, check_circular=False
-        ).encode()
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), check_circular=False).encode()

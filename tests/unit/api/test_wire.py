@@ -12,7 +12,7 @@ from medserve.errors import InvalidInput
 from medserve.services import Services, set_services
 from medserve.serving.registry import BundledModels, Registry
 from medserve.triggers.s3 import S3Upload
-from medserve.wire import flag_from, invalid_unicode_fields, json_text_is_encodable, parse_flag
+from medserve.wire import encode_json, flag_from, invalid_unicode_fields, json_text_is_encodable, parse_flag
 
 from tests import helpers
 from tests.helpers import REPO, http_event
@@ -223,3 +223,20 @@ def test_json_text_check_never_clears_a_document_the_walk_refuses(value):
     text = json.dumps(value, ensure_ascii=True)
     if json_text_is_encodable(text):
         assert invalid_unicode_fields(json.loads(text)) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"record_id": "a" + SURROGATE + "b"},  # a JSON Lines upload's "\ud800", echoed back
+        {"record_id": 10**30},  # beyond 64 bits
+        {1: "a non-string key"},
+        {"rows": [{"p": 0.25, "label": "caf\u00e9"}]},
+    ],
+    ids=["lone surrogate", "big int", "int key", "plain"],
+)
+def test_encode_json_writes_what_it_is_given_as_valid_json(value):
+    encoded = encode_json(value)
+    encoded.decode("utf-8")  # valid UTF-8 whatever the value held
+    expected = json.loads(json.dumps(value))
+    assert json.loads(encoded) == expected
