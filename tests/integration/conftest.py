@@ -1,5 +1,6 @@
 """moto-backed AWS for the integration tests: buckets, the idempotency table, and services wired to them."""
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ UPLOADS = "medserve-test-uploads"
 MODELS = "medserve-test-models"
 TABLE = "medserve-test-idempotency"
 JOBS = "medserve-test-jobs"
+AUDIT = "medserve-test-audit"
 DATA_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 
 
@@ -56,3 +58,17 @@ def jobs(aws, services, monkeypatch):
     monkeypatch.setenv("UPLOADS_BUCKET", UPLOADS)
     monkeypatch.setenv("DATA_KEY_ARN", DATA_KEY)
     return services.jobs
+
+
+@pytest.fixture
+def audit_bucket(aws, services) -> str:
+    """The audit trail on: its bucket in moto, the services writing to it."""
+    aws["s3"].create_bucket(Bucket=AUDIT)
+    services.audit_bucket = AUDIT
+    return AUDIT
+
+
+def audit_records(s3) -> list[dict]:
+    """Every record in the audit bucket, parsed."""
+    listed = s3.list_objects_v2(Bucket=AUDIT).get("Contents", [])
+    return [json.loads(s3.get_object(Bucket=AUDIT, Key=o["Key"])["Body"].read()) for o in listed]

@@ -3,24 +3,10 @@
 import hashlib
 import json
 
-import pytest
-
 from tests.helpers import call, http_event
+from tests.integration.conftest import AUDIT, audit_records
 
-AUDIT = "medserve-test-audit"
 PREDICT = "/v1/tabular/predict"
-
-
-@pytest.fixture
-def audit_bucket(aws, services):
-    aws["s3"].create_bucket(Bucket=AUDIT)
-    services.audit_bucket = AUDIT
-    return AUDIT
-
-
-def records(s3) -> list[dict]:
-    listed = s3.list_objects_v2(Bucket=AUDIT).get("Contents", [])
-    return [json.loads(s3.get_object(Bucket=AUDIT, Key=o["Key"])["Body"].read()) for o in listed]
 
 
 def test_a_prediction_leaves_exactly_one_record(aws, audit_bucket, tabular_app, lambda_context, record):
@@ -28,7 +14,7 @@ def test_a_prediction_leaves_exactly_one_record(aws, audit_bucket, tabular_app, 
     event = http_event("POST", PREDICT, body, scopes=("medserve/tabular",))
     status, answer = call(tabular_app, event, lambda_context)
     assert status == 200
-    [entry] = records(aws["s3"])
+    [entry] = audit_records(aws["s3"])
 
     assert entry["kind"] == "prediction" and entry["schema"] == "medserve.security.audit/1"
     assert entry["principal"]["subject"] == "pytest-client"
@@ -47,15 +33,15 @@ def test_a_prediction_leaves_exactly_one_record(aws, audit_bucket, tabular_app, 
 def test_refusals_and_errors_are_audited_too(aws, audit_bucket, tabular_app, lambda_context, record):
     call(tabular_app, http_event("POST", PREDICT, {"records": [record]}, scopes=None), lambda_context)
     call(tabular_app, http_event("POST", PREDICT, {"records": [{"x": 1}]}), lambda_context)
-    outcomes = sorted((r["outcome"]["status"], r["outcome"]["error_code"]) for r in records(aws["s3"]))
+    outcomes = sorted((r["outcome"]["status"], r["outcome"]["error_code"]) for r in audit_records(aws["s3"]))
     assert outcomes == [(401, "UNAUTHORIZED"), (422, "INVALID_INPUT")]
-    anonymous = next(r for r in records(aws["s3"]) if r["outcome"]["status"] == 401)
+    anonymous = next(r for r in audit_records(aws["s3"]) if r["outcome"]["status"] == 401)
     assert anonymous["principal"]["subject"] == "anonymous" and anonymous["model"] is None
 
 
 def test_health_probes_are_not_audited(aws, audit_bucket, tabular_app, lambda_context):
     call(tabular_app, http_event("GET", "/v1/health", scopes=None), lambda_context)
-    assert records(aws["s3"]) == []
+    assert audit_records(aws["s3"]) == []
 
 
 def test_no_answer_leaves_unaudited(aws, services, tabular_app, lambda_context, record, emitted):
@@ -80,7 +66,7 @@ def test_an_s3_upload_is_audited_once_per_object_version(aws, audit_bucket, tabu
     event = s3_event(UPLOADS, key, version_id=put["VersionId"], size=len(csv))
     tabular_app.lambda_handler(event, lambda_context)
     tabular_app.lambda_handler(event, lambda_context)  # S3 delivers the same event again
-    [entry] = records(aws["s3"])
+    [entry] = audit_records(aws["s3"])
     assert entry["action"] == "s3:ObjectCreated uploads/tabular/"
     assert entry["principal"] == {"subject": "AWS:EXAMPLE", "client_id": "", "issuer": "aws:s3"}
     assert entry["input_sha256"] == hashlib.sha256(csv).hexdigest()
@@ -96,7 +82,7 @@ def test_a_model_publication_is_audited(aws, audit_bucket, capsys):
 
     directory = BUNDLED_DIR / "breast-cancer-risk"
     assert main(["models", "publish", str(directory), "--bucket", MODELS, "--audit-bucket", AUDIT]) == 0
-    [entry] = records(aws["s3"])
+    [entry] = audit_records(aws["s3"])
     card = json.loads((directory / "card.json").read_text())
     assert entry["kind"] == "publication" and entry["action"].startswith(f"models publish s3://{MODELS}")
     assert entry["model"] == {
@@ -130,7 +116,7 @@ def test_gateway_refusals_from_the_access_log_are_audited_once(aws, audit_bucket
     context = lambda_context("GatewayAuditFunction")
     assert function.lambda_handler(event, context) == {"recorded": 1, "skipped": 1}
     function.lambda_handler(event, context)  # delivered again
-    [entry] = records(aws["s3"])
+    [entry] = audit_records(aws["s3"])
     assert entry["kind"] == "gateway-refusal" and entry["request_id"] == "Lm4nKhYdIAMEcXQ="
     assert entry["outcome"] == {"status": 401, "error_code": "UNAUTHORIZED"}
     assert entry["principal"] == {"subject": "anonymous", "client_id": "", "issuer": "api-gateway"}

@@ -1,26 +1,10 @@
 """FHIR and DICOM SR answers leave the same audit record as JSON ones (model, outcome), moto S3."""
 
-import json
-
-import pytest
-
 from tests.helpers import http_event
 from tests.imaging_samples import as_chest_cr
+from tests.integration.conftest import audit_records
 
-AUDIT = "medserve-test-audit"
 FHIR = {"accept": "application/fhir+json"}
-
-
-@pytest.fixture
-def audit_bucket(aws, services):
-    aws["s3"].create_bucket(Bucket=AUDIT)
-    services.audit_bucket = AUDIT
-    return AUDIT
-
-
-def records(s3) -> list[dict]:
-    listed = s3.list_objects_v2(Bucket=AUDIT).get("Contents", [])
-    return [json.loads(s3.get_object(Bucket=AUDIT, Key=o["Key"])["Body"].read()) for o in listed]
 
 
 def test_fhir_answers_are_audited_like_json(aws, audit_bucket, tabular_app, lambda_context, record, card):
@@ -30,7 +14,7 @@ def test_fhir_answers_are_audited_like_json(aws, audit_bucket, tabular_app, lamb
     tabular_app.lambda_handler(
         http_event("POST", "/v1/tabular/predict", {"records": [{"x": 1}]}, headers=FHIR), lambda_context
     )
-    by_status = {r["outcome"]["status"]: r for r in records(aws["s3"])}
+    by_status = {r["outcome"]["status"]: r for r in audit_records(aws["s3"])}
     assert by_status[200]["model"] == card.ref() and by_status[200]["outcome"]["error_code"] is None
     assert by_status[422]["outcome"]["error_code"] == "INVALID_INPUT"
 
@@ -45,6 +29,6 @@ def test_a_dicom_sr_answer_names_its_model(aws, audit_bucket, imaging_app, imagi
     )
     response = imaging_app.lambda_handler(event, imaging_context)
     assert response["statusCode"] == 200
-    (entry,) = records(aws["s3"])
+    (entry,) = audit_records(aws["s3"])
     assert entry["model"]["name"] == "cxr-nodule-phantom" and len(entry["model"]["sha256"]) == 64
     assert response["headers"]["X-Medserve-Model"].startswith("cxr-nodule-phantom 1.0.0 ")

@@ -21,9 +21,7 @@ from tests.imaging_samples import (
     plant,
     pydicom_file,
 )
-from tests.integration.conftest import DATA_KEY, UPLOADS
-
-AUDIT = "medserve-test-audit"
+from tests.integration.conftest import AUDIT, DATA_KEY, UPLOADS
 
 
 @pytest.fixture

@@ -20,20 +20,13 @@ import json
 import pytest
 import schemathesis
 import yaml
+from medserve.security.auth import ALL_SCOPES
 
 from devtools.local.server import LocalApi
 from devtools.local.template import Template
 from tests.helpers import REPO
 
 DOCUMENT = REPO / "layers" / "model" / "medserve" / "api" / "openapi.json"
-ALL_SCOPES = [
-    "medserve/tabular",
-    "medserve/imaging",
-    "medserve/text",
-    "medserve/recommend",
-    "medserve/multimodal",
-    "medserve/admin",
-]
 MAX_EXAMPLES = 25
 
 # Every built-in check stays on (schemathesis' default), with the expected statuses of two of them
