@@ -9,7 +9,6 @@ given, with the contract's error envelope for every failure. Every request is au
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from medserve.errors import MedserveError, UpstreamError
 from medserve.security import audit
 from medserve.security.auth import OPEN_ROUTES, Principal, authorize, caller, www_authenticate
 from medserve.services import get_services
-from medserve.wire import check_unicode
+from medserve.wire import check_unicode, encode_json
 
 __all__ = ["MedserveResolver", "create_app"]
 
@@ -77,7 +76,7 @@ def _error(event: Mapping[str, Any], context: Any, error: MedserveError) -> dict
     return {
         "statusCode": error.status,
         "headers": headers,
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": encode_json(body).decode(),
         "isBase64Encoded": False,
     }
 
